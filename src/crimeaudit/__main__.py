@@ -1,0 +1,3 @@
+from crimeaudit.cli import main
+
+main()
