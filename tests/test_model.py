@@ -65,3 +65,13 @@ def test_estimate_round_trips_and_summarises():
     e = Estimate("recording_rate", "violence", 0.8, 0.75, 0.85, 0.95, "wilson", 300, 240, 300)
     assert Estimate.from_dict(e.to_dict()) == e
     assert "80.0%" in e.summary() and "wilson" in e.summary() and "n=300" in e.summary()
+
+
+def test_data_model_doc_matches_the_code():
+    from pathlib import Path
+
+    from crimeaudit.model.schema import render_markdown
+
+    doc = (Path(__file__).parents[1] / "docs" / "data-model.md").read_text()
+    generated = doc.split("it is current -->\n", 1)[1].split("<!-- end generated -->")[0]
+    assert generated == render_markdown(), "regenerate docs/data-model.md from the schema"

@@ -171,3 +171,22 @@ TABLES: dict[str, Table] = {
 
 INCIDENT_CLOSING_CODES = ("CRIME_RECORDED", "NFA", "ADVICE_GIVEN", "REFERRED", "NO_TRACE")
 CRIME_STATUSES = ("recorded", "cancelled")
+
+
+def render_markdown() -> str:
+    """The canonical tables as Markdown (``docs/data-model.md`` embeds this, checked by a test).
+
+    >>> "| incident_id | string | yes |" in render_markdown()
+    True
+    """
+    out: list[str] = []
+    for t in TABLES.values():
+        out += [f"### `{t.name}`", "", t.meaning, "", f"Key: {', '.join(t.key)}", ""]
+        out += ["| column | type | required | personal | meaning |", "|---|---|---|---|---|"]
+        for c in t.columns:
+            out.append(
+                f"| {c.name} | {c.type} | {'yes' if c.required else 'no'} | "
+                f"{'yes' if c.personal else ''} | {c.meaning} |"
+            )
+        out.append("")
+    return "\n".join(out)
