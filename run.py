@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
     if verb == "demo":
         cmd = [str(BIN / "crimeaudit"), "demo", *rest]
     elif verb == "test":
-        lint = subprocess.run([str(BIN / "ruff"), "check", "src", "tests", "benchmarks"], cwd=ROOT)
+        paths = [d for d in ("src", "tests", "benchmarks") if (ROOT / d).is_dir()]
+        lint = subprocess.run([str(BIN / "ruff"), "check", *paths], cwd=ROOT)
         if lint.returncode:
             return lint.returncode
         cmd = [str(BIN / "python"), "-m", "pytest", *rest]
