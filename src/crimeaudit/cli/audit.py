@@ -1,9 +1,206 @@
-"""CLI verbs for the audit stage (registered by crimeaudit.cli)."""
+"""CLI verbs for the audit stage: sample, plan, review export/import/oracle, estimate."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from crimeaudit.cli.common import UserError, console, handle_errors, print_json, progress
+
+
+@contextmanager
+def _audit_errors() -> Iterator[None]:
+    """Library errors become one clear line and exit code 2, also under CliRunner."""
+    from crimeaudit.audit import AuditError
+
+    with handle_errors():
+        try:
+            yield
+        except AuditError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _open(directory: Path):
+    from crimeaudit.store import Project
+
+    return Project.open(directory)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def estimates_table(estimates, level: float) -> Table:
+    """A Rich table of estimates (proportions as percentages, counts as numbers)."""
+    t = Table(title=f"Audit estimates ({100 * level:.0f}% intervals)")
+    for col in ("measure", "scope", "estimate", "interval", "method", "n", "counts"):
+        t.add_column(col, justify="right" if col in ("estimate", "n") else "left",
+                     no_wrap=col in ("measure", "estimate", "interval"),
+                     overflow="fold")
+    for e in estimates:
+        if e.unit == "proportion":
+            est, lo, hi = _pct(e.estimate), _pct(e.lower), _pct(e.upper)
+        else:
+            est, lo, hi = (f"{v:,.0f}" if v == v and v != float("inf") else "unbounded"
+                           for v in (e.estimate, e.lower, e.upper))
+        counts = f"{e.numerator:g}/{e.denominator:g}" if e.denominator is not None else ""
+        t.add_row(e.measure, e.scope, est, f"{lo} - {hi}", e.method, str(e.n), counts)
+    return t
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the app (filled in as the stage is built)."""
+    review = typer.Typer(help="Review sheets: export, import completed decisions, oracle.",
+                         no_args_is_help=True)
+    app.add_typer(review, name="review")
+
+    @app.command("sample")
+    def sample(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        design: str = typer.Option("srs", help="srs, stratified or pps."),
+        size: int = typer.Option(1000, help="Records to draw (expected number for pps)."),
+        seed: int = typer.Option(..., help="Random seed: the same seed redraws the same sample."),
+        by: list[str] = typer.Option(["strand"], "--by", help="Stratify by strand/division."),
+        allocation: str = typer.Option("neyman", help="proportional or neyman (stratified)."),
+        expected_rate: float = typer.Option(0.85, help="Anticipated rate (Neyman weights)."),
+        size_column: str = typer.Option(
+            None, help="pps size: incidents column, TABLE.COLUMN, or call_type_priority."),
+        frame: str = typer.Option("incidents", help="incidents or cancellations."),
+        start: str = typer.Option(None, help="Audit period start (YYYY-MM-DD)."),
+        end: str = typer.Option(None, help="Audit period end (YYYY-MM-DD)."),
+    ) -> None:
+        """Draw a seeded audit sample and store it in the project."""
+        from crimeaudit.audit import SampleDesign, draw_sample
+
+        with _audit_errors(), _open(directory) as p:
+            d = SampleDesign(
+                kind=design, size=size, seed=seed, strata_by=tuple(by), allocation=allocation,
+                expected_rate=expected_rate, size_column=size_column, frame=frame,
+                period_start=_date(start), period_end=_date(end),
+            )
+            s = draw_sample(p, d, progress=progress())
+            console.print(s.summary())
+            if design == "stratified":
+                t = Table("stratum", "N", "n")
+                for h in sorted(s.population):
+                    t.add_row(h, f"{s.population[h]:,}", str(s.allocation[h]))
+                console.print(t)
+            console.print(f"Next: crimeaudit review export {directory}")
+
+    @app.command("plan")
+    def plan(
+        directory: Path = typer.Argument(None, help="Project folder (for population sizes)."),
+        margin: float = typer.Option(0.02, help="Half-width wanted, as a proportion."),
+        expected: float = typer.Option(0.85, help="Expected recording rate."),
+        level: float = typer.Option(0.95, help="Confidence level."),
+        strand: list[str] = typer.Option(["all", "violence"], "--strand", help="Strands."),
+        population: int = typer.Option(None, help="Records in the population (no project)."),
+        crime_share: float = typer.Option(None, help="Share of records that are crimes."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """How many records to audit for a margin at an expected rate (with FPC)."""
+        from crimeaudit.audit import plan_for_project, plan_sample_size
+        from crimeaudit.audit.plan import FORMULA
+
+        with _audit_errors():
+            if directory is not None:
+                with _open(directory) as p:
+                    plans = plan_for_project(p, margin, expected, level, tuple(strand),
+                                             crime_share)
+            else:
+                plans = [plan_sample_size(margin, expected, level, population,
+                                          crime_share or 1.0)]
+            if json_out:
+                print_json([x.to_dict() for x in plans])
+                return
+            t = Table(title=f"Sample size for +/-{100 * margin:.1f} points at "
+                            f"{100 * expected:.0f}% ({100 * level:.0f}% level)")
+            for col in ("scope", "records to audit", "crimes needed", "n0 (no FPC)",
+                        "population", "crime share"):
+                t.add_column(col)
+            for x in plans:
+                t.add_row(x.scope, f"{x.n_records:,}", f"{x.n_crimes:,}", f"{x.n_infinite:,}",
+                          f"{x.population:,}" if x.population else "infinite",
+                          f"{x.crime_share:.2f}")
+            console.print(t)
+            console.print(f"Method: {FORMULA}  (z = {plans[0].z:.3f})")
+
+    @review.command("export")
+    def review_export(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        sample_id: str = typer.Option(None, "--sample", help="Sample id (default: latest)."),
+        out: Path = typer.Option(None, help="Folder for the sheets (default DIR/review)."),
+    ) -> None:
+        """Write the review sheet (CSV and XLSX) for a sample."""
+        from crimeaudit.audit import export_review
+
+        with _audit_errors(), _open(directory) as p:
+            paths = export_review(p, sample_id, out, progress=progress())
+            console.print(f"Wrote {paths['csv']}\nWrote {paths['xlsx']}")
+
+    @review.command("import")
+    def review_import(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        sheet: Path = typer.Argument(..., help="Completed sheet (.csv or .xlsx)."),
+        sample_id: str = typer.Option(None, "--sample", help="Sample id (default: the sheet's)."),
+        auditor: str = typer.Option(None, help="Auditor for rows with an empty auditor column."),
+        corrections: bool = typer.Option(
+            False, help="The sheet corrects some records only (no row needed for the others)."),
+    ) -> None:
+        """Validate a completed sheet and store its decisions (all or nothing)."""
+        from crimeaudit.audit import import_review
+
+        with _audit_errors(), _open(directory) as p:
+            r = import_review(p, sheet, sample_id, auditor, corrections, progress=progress())
+            console.print(r.summary())
+
+    @review.command("oracle")
+    def review_oracle(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        sample_id: str = typer.Option(None, "--sample", help="Sample id (default: latest)."),
+        error_rate: float = typer.Option(0.0, help="Probability of flipping each decision."),
+        seed: int = typer.Option(0, help="Seed for the auditor's errors."),
+    ) -> None:
+        """Decide every sampled record from the simulated ground truth."""
+        from crimeaudit.audit import oracle_review
+
+        with _audit_errors(), _open(directory) as p:
+            r = oracle_review(p, sample_id, error_rate, seed, progress=progress())
+            console.print(r.summary())
+
+    @app.command("estimate")
+    def estimate_cmd(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        by: list[str] = typer.Option([], "--by", help="strand and/or division."),
+        level: float = typer.Option(None, help="Confidence level (default: project's)."),
+        method: str = typer.Option(
+            "auto", help="auto, wilson, clopper-pearson, linearised or ppi."),
+        sample_id: str = typer.Option(None, "--sample", help="Sample id (default: latest)."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Recording rate, timeliness, classification, cancellations and unrecorded crimes."""
+        from crimeaudit.audit import estimate
+
+        with _audit_errors(), _open(directory) as p:
+            res = estimate(p, sample_id, tuple(by), level, method,
+                           progress=None if json_out else progress())
+            if json_out:
+                print_json(res.to_dict())
+                return
+            console.print(estimates_table(res.estimates, res.level))
+            console.print(f"Written: {p.path / 'reports' / 'estimates.json'}")
+
+
+def _date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        from crimeaudit.audit import AuditError
+
+        raise AuditError(f"{text!r} is not a date (YYYY-MM-DD)") from None

@@ -25,22 +25,25 @@ class UserError(Exception):
     """A mistake the user can fix: printed as one clear message, exit code 2."""
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """Exceptions that crimeaudit defines are mistakes a user can fix, by convention.
+
+    Each stage raises its own type (IngestError, AuditError, ...); anything else, a bug, keeps
+    its traceback.
+    """
+    return any(
+        cls.__module__.startswith("crimeaudit.") for cls in type(exc).__mro__[:-2]
+    )
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn known errors into one clear line instead of a traceback."""
-    from crimeaudit.engine import EngineError
-    from crimeaudit.store import ProjectError
-
-    known: tuple[type[BaseException], ...] = (UserError, ProjectError, EngineError)
-    try:
-        from crimeaudit.ingest import IngestError
-
-        known = (*known, IngestError)
-    except ImportError:  # pragma: no cover - during early development
-        pass
+    """Turn crimeaudit's own errors into one clear line instead of a traceback."""
     try:
         yield
-    except known as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
 

@@ -1,0 +1,211 @@
+"""Design-based ratio estimators of a rate and their intervals.
+
+Every audit measure is a ratio ``R = Y / Z`` of two population totals: ``z`` marks the records in
+the measure's denominator (e.g. "a crime should have been recorded") and ``y`` those also in the
+numerator ("... and it was"). The estimators here take the per-record ``y``, ``z`` and the
+design, or, for the coverage benchmark, pre-computed sums over many samples at once.
+
+* :func:`srs_ratio` - simple random sample: ``x / m`` with a Wilson or Clopper-Pearson interval.
+* :func:`stratified_ratio` - stratified random sample: combined ratio estimator
+  ``R = sum_h N_h ybar_h / sum_h N_h zbar_h`` with the linearisation (Taylor) variance and the
+  finite-population correction ``1 - n_h / N_h``.
+* :func:`ht_ratio` - Poisson (unequal-probability) sample with known inclusion probabilities:
+  Horvitz-Thompson ratio ``sum y/pi / sum z/pi``, variance ``sum (1 - pi) e^2 / pi^2`` with
+  ``e = y - R z`` (the ``1 - pi`` factor is the finite-population correction).
+
+The design-based variance turns into an interval in one of two ways (see ``docs/audit.md``):
+``wilson`` / ``clopper-pearson`` with the *effective sample size* ``n_eff = R (1 - R) / V``
+(Kish; Korn & Graubard 1998), the default because it stays inside [0, 1] and keeps its coverage
+near rates of 0 or 1; or ``linearised``, the textbook ``R +/- t_{df} sqrt(V)`` with ``df`` = sample
+size minus number of strata.
+
+>>> import numpy as np
+>>> y = np.array([1, 1, 0, 1, 0, 0]); z = np.array([1, 1, 1, 1, 0, 1])
+>>> r = stratified_ratio(y, z, strata=np.array(list("aaabbb")), population={"a": 30, "b": 60})
+>>> round(r.estimate, 3), r.n, r.denominator
+(0.571, 6, 5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from crimeaudit.audit.intervals import clopper_pearson, proportion_interval, wilson
+
+INTERVALS = ("wilson", "clopper-pearson", "linearised")
+
+
+@dataclass(frozen=True)
+class RatioResult:
+    """A ratio estimate with its interval and the numbers behind it."""
+
+    estimate: float
+    lower: float
+    upper: float
+    method: str
+    n: int
+    numerator: int
+    denominator: int
+    variance: float | None = None
+    n_effective: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def srs_ratio(y, z, level: float = 0.95, interval: str = "wilson") -> RatioResult:
+    """Simple random sample: the share of ``z`` records that are also ``y``.
+
+    >>> r = srs_ratio([1] * 265 + [0] * 123, [1] * 388)
+    >>> f"{r.estimate:.3f} {r.lower:.3f}-{r.upper:.3f} {r.method}"
+    '0.683 0.635-0.727 wilson'
+    """
+    y, z = _binary(y), _binary(z)
+    m, x = int(z.sum()), int((y * z).sum())
+    if interval == "linearised":
+        p = x / m if m else float("nan")
+        lo, hi = _linearised(p, p * (1 - p) / max(m - 1, 1), max(m - 1, 1), level)
+    else:
+        lo, hi = proportion_interval(x, m, level, interval)
+    return RatioResult(
+        estimate=x / m if m else float("nan"), lower=float(lo), upper=float(hi),
+        method=interval, n=len(z), numerator=x, denominator=m,
+        n_effective=float(m),
+    )
+
+
+def stratified_ratio(
+    y, z, strata, population: dict, level: float = 0.95, interval: str = "wilson"
+) -> RatioResult:
+    """Stratified random sample: combined ratio estimator with FPC (``population`` = N_h)."""
+    y, z = _binary(y), _binary(z)
+    strata = np.asarray(strata).astype(str)
+    labels = sorted(set(strata))
+    stat = np.zeros((1, len(labels), 5))
+    N = np.zeros((1, len(labels)))
+    n_h = np.zeros((1, len(labels)))
+    for j, h in enumerate(labels):
+        sel = strata == h
+        yh, zh = y[sel], z[sel]
+        if h not in population:
+            raise ValueError(f"stratum {h!r} has no population size")
+        N[0, j], n_h[0, j] = population[h], sel.sum()
+        stat[0, j] = [yh.sum(), zh.sum(), (yh * yh).sum(), (zh * zh).sum(), (yh * zh).sum()]
+    est, var, df = stratified_totals(N, n_h, stat)
+    res = finish_ratio(est, var, df, level, interval, m=np.array([z.sum()]))
+    return RatioResult(
+        estimate=float(res[0][0]), lower=float(res[1][0]), upper=float(res[2][0]),
+        method=f"stratified-ratio+{_label(interval)}", n=len(z),
+        numerator=int((y * z).sum()), denominator=int(z.sum()),
+        variance=float(var[0]), n_effective=float(res[3][0]),
+    )
+
+
+def ht_ratio(y, z, pi, level: float = 0.95, interval: str = "wilson") -> RatioResult:
+    """Poisson sample with inclusion probabilities ``pi``: Horvitz-Thompson ratio with FPC.
+
+    >>> r = ht_ratio([1, 0, 1, 1], [1, 1, 1, 1], [0.5, 0.5, 0.1, 0.1])
+    >>> round(r.estimate, 3)
+    0.917
+    """
+    y, z = _binary(y), _binary(z)
+    pi = np.asarray(pi, dtype=float)
+    if np.any((pi <= 0) | (pi > 1)):
+        raise ValueError("inclusion probabilities must be in (0, 1]")
+    sums = ht_sums(y[None, :], z[None, :], pi)
+    est, var = ht_totals(sums)
+    res = finish_ratio(est, var, np.array([max(len(y) - 1, 1)]), level, interval,
+                       m=np.array([z.sum()]))
+    return RatioResult(
+        estimate=float(res[0][0]), lower=float(res[1][0]), upper=float(res[2][0]),
+        method=f"ht-ratio+{_label(interval)}", n=len(z),
+        numerator=int((y * z).sum()), denominator=int(z.sum()),
+        variance=float(var[0]), n_effective=float(res[3][0]),
+    )
+
+
+# -- vectorised cores (shared with benchmarks/bench_coverage.py) --------------------------------
+
+
+def stratified_totals(N, n_h, stat):
+    """Ratio and linearised variance from per-stratum sums, for many samples at once.
+
+    ``N``, ``n_h``: arrays (samples, strata); ``stat``: (samples, strata, 5) holding the sums of
+    y, z, y*y, z*z, y*z in each stratum's sample. Returns (ratio, variance, degrees of freedom).
+    """
+    N, n_h = np.asarray(N, float), np.asarray(n_h, float)
+    sy, sz, syy, szz, syz = (stat[..., k] for k in range(5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(n_h > 0, N / n_h, 0.0)
+        Y, Z = (w * sy).sum(-1), (w * sz).sum(-1)
+        R = Y / Z
+        # Sample (co)variances within strata, n_h - 1 divisor.
+        dn = np.maximum(n_h - 1, 1)
+        vyy = (syy - sy * sy / np.maximum(n_h, 1)) / dn
+        vzz = (szz - sz * sz / np.maximum(n_h, 1)) / dn
+        vyz = (syz - sy * sz / np.maximum(n_h, 1)) / dn
+        fpc = np.where(N > 0, 1 - n_h / N, 0.0)
+        k = np.where(n_h > 1, N * N * fpc / np.maximum(n_h, 1), 0.0)
+        Ryy, Rzz, Ryz = (k * vyy).sum(-1), (k * vzz).sum(-1), (k * vyz).sum(-1)
+        var = (Ryy - 2 * R * Ryz + R * R * Rzz) / (Z * Z)
+    df = np.maximum(n_h.sum(-1) - (n_h > 0).sum(-1), 1)
+    return R, np.maximum(var, 0.0), df
+
+
+def ht_sums(y, z, pi):
+    """Per-sample HT sums for Poisson sampling: y, z as (samples, units) 0/1 arrays (0 = unsampled).
+
+    Returns (samples, 5): sum y/pi, sum z/pi, and sum (1-pi)/pi^2 times y*y, z*z, y*z.
+    """
+    pi = np.asarray(pi, float)
+    a, b = 1 / pi, (1 - pi) / (pi * pi)
+    y, z = np.asarray(y, float), np.asarray(z, float)
+    return np.stack([y @ a, z @ a, (y * y) @ b, (z * z) @ b, (y * z) @ b], axis=-1)
+
+
+def ht_totals(sums):
+    """Ratio and linearised variance from :func:`ht_sums`."""
+    Y, Z, vyy, vzz, vyz = (sums[..., k] for k in range(5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = Y / Z
+        var = (vyy - 2 * R * vyz + R * R * vzz) / (Z * Z)
+    return R, np.maximum(var, 0.0)
+
+
+def finish_ratio(R, var, df, level: float, interval: str, m):
+    """Turn (ratio, variance) into an interval; returns (R, lower, upper, n_eff) arrays.
+
+    ``m`` is the unweighted number of sampled records in the denominator; it is the effective
+    sample size used when the estimated variance is 0 (every record agreed).
+    """
+    R, var = np.atleast_1d(np.asarray(R, float)), np.atleast_1d(np.asarray(var, float))
+    m = np.atleast_1d(np.asarray(m, float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = np.where(var > 0, R * (1 - R) / var, m)
+    n_eff = np.where(np.isfinite(n_eff), n_eff, 0.0)
+    if interval == "linearised":
+        lo, hi = _linearised(R, var, np.atleast_1d(df), level)
+    elif interval == "wilson":
+        lo, hi = wilson(R * n_eff, n_eff, level)
+    elif interval == "clopper-pearson":
+        lo, hi = clopper_pearson(R * n_eff, n_eff, level)
+    else:
+        raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVALS)}")
+    return R, np.atleast_1d(lo), np.atleast_1d(hi), n_eff
+
+
+def _linearised(p, var, df, level: float):
+    t = stats.t.ppf(0.5 + level / 2, df)
+    half = t * np.sqrt(var)
+    return np.clip(p - half, 0, 1), np.clip(p + half, 0, 1)
+
+
+def _label(interval: str) -> str:
+    return {"wilson": "wilson-neff", "clopper-pearson": "clopper-pearson-neff"}.get(
+        interval, "linearised-t"
+    )
+
+
+def _binary(a) -> np.ndarray:
+    return np.asarray(a, dtype=float)

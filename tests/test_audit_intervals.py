@@ -1,0 +1,104 @@
+"""Intervals, estimators and sample-size plans against published figures and other libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from crimeaudit.audit import (
+    clopper_pearson,
+    ht_ratio,
+    plan_sample_size,
+    srs_ratio,
+    stratified_ratio,
+    wilson,
+)
+from crimeaudit.audit.design import allocate, pps_probabilities
+
+
+def test_greater_manchester_2014_reproduces():
+    r = srs_ratio([1] * 265 + [0] * 123, [1] * 388)
+    assert round(100 * r.estimate, 1) == 68.3
+    assert (round(100 * r.lower, 1), round(100 * r.upper, 1)) == (63.5, 72.7)
+
+
+@given(n=st.integers(1, 3000), frac=st.floats(0, 1), level=st.sampled_from([0.8, 0.95, 0.99]))
+@settings(max_examples=150, deadline=None)
+def test_wilson_and_clopper_pearson_match_statsmodels(n, frac, level):
+    x = int(round(frac * n))
+    for ours, theirs in ((wilson, "wilson"), (clopper_pearson, "beta")):
+        lo, hi = ours(x, n, level)
+        slo, shi = proportion_confint(x, n, alpha=1 - level, method=theirs)
+        assert lo == pytest.approx(slo, abs=1e-9) and hi == pytest.approx(shi, abs=1e-9)
+
+
+def test_clopper_pearson_is_the_beta_quantile_from_scipy():
+    lo, hi = clopper_pearson(67, 112, 0.95)
+    assert lo == pytest.approx(stats.beta.ppf(0.025, 67, 46))
+    assert hi == pytest.approx(stats.beta.ppf(0.975, 68, 45))
+
+
+def test_vectorised_intervals_equal_scalar_ones():
+    x, n = np.array([0, 5, 40, 50]), np.array([50, 50, 50, 50])
+    lo, hi = wilson(x, n)
+    for i in range(4):
+        assert (lo[i], hi[i]) == pytest.approx(wilson(int(x[i]), int(n[i])))
+
+
+def test_stratified_ratio_equals_brute_force_linearisation():
+    rng = np.random.default_rng(0)
+    strata = np.repeat(["a", "b", "c"], [40, 30, 20])
+    z = (rng.random(90) < 0.7).astype(float)
+    y = z * (rng.random(90) < 0.8)
+    pop = {"a": 4000, "b": 900, "c": 100}
+    r = stratified_ratio(y, z, strata, pop, interval="linearised")
+    w = np.array([pop[h] / (strata == h).sum() for h in strata])
+    R = (w * y).sum() / (w * z).sum()
+    e = y - R * z
+    var = sum(pop[h] ** 2 * (1 - (strata == h).sum() / pop[h]) * e[strata == h].var(ddof=1)
+              / (strata == h).sum() for h in pop) / (w * z).sum() ** 2
+    assert r.estimate == pytest.approx(R) and r.variance == pytest.approx(var)
+    t = stats.t.ppf(0.975, 90 - 3)
+    assert (r.lower, r.upper) == pytest.approx((R - t * var**0.5, R + t * var**0.5))
+
+
+def test_one_stratum_census_has_no_sampling_error():
+    y, z = np.array([1, 0, 1, 1]), np.ones(4)
+    r = stratified_ratio(y, z, np.array(["a"] * 4), {"a": 4}, interval="linearised")
+    assert r.estimate == 0.75 and r.lower == r.upper == 0.75
+
+
+def test_ht_ratio_with_equal_probabilities_is_the_sample_share():
+    y, z = np.array([1, 1, 0, 1, 0]), np.array([1, 1, 1, 1, 0])
+    r = ht_ratio(y, z, np.full(5, 0.01))
+    assert r.estimate == pytest.approx(0.75)
+    assert r.lower < 0.75 < r.upper
+
+
+def test_plan_answers_the_inspectorate_question():
+    p = plan_sample_size(margin=0.02, expected=0.85, level=0.95)
+    assert p.n_infinite == 1225
+    small = plan_sample_size(margin=0.02, expected=0.85, population=3000, crime_share=0.5)
+    assert small.n_crimes < p.n_crimes and small.n_records == pytest.approx(2 * small.n_crimes,
+                                                                          abs=1)
+    # The planned size delivers the margin: a Wilson interval at 85% has half-width <= ~2 points.
+    lo, hi = wilson(0.85 * p.n_crimes, p.n_crimes)
+    assert (hi - lo) / 2 == pytest.approx(0.02, abs=0.0005)
+
+
+def test_allocation_respects_totals_floors_and_caps():
+    a = allocate({"a": 10_000, "b": 50, "c": 3}, 500, scores={"a": 1, "b": 1, "c": 1})
+    assert sum(a.values()) == 500 and a["c"] == 2 and a["b"] >= 2
+    big = allocate({"a": 100, "b": 10}, 105, scores={"a": 0.1, "b": 10})
+    assert big == {"a": 95, "b": 10}
+
+
+def test_pps_probabilities_sum_to_the_expected_size():
+    rng = np.random.default_rng(1)
+    size = rng.lognormal(size=1000)
+    pi = pps_probabilities(size, 200)
+    assert pi.sum() == pytest.approx(200) and pi.max() <= 1
