@@ -2,8 +2,62 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from crimeaudit.cli.common import UserError, console, progress
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the app (filled in as the stage is built)."""
+    """Add ``simulate`` and ``scenarios`` to the app."""
+    app.command("simulate")(simulate)
+    app.command("scenarios")(scenarios)
+
+
+def simulate(
+    scenario: str = typer.Option(None, "--scenario", "-s",
+                                 help="Built-in scenario name or path to a scenario YAML."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (same seed, same files)."),
+    incidents: int = typer.Option(None, "--incidents", "-n",
+                                  help="Number of incidents (default: the scenario's volume)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder to write the tables to."),
+    fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    list_: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
+) -> None:
+    """Simulate a police force's incidents and crimes, with the ground truth to audit them."""
+    from crimeaudit.simulate import ScenarioError
+    from crimeaudit.simulate import simulate as run
+
+    if list_:
+        scenarios()
+        return
+    missing = [name for name, v in (("--scenario", scenario), ("--seed", seed), ("--out", out))
+               if v is None]
+    if missing:
+        raise UserError(f"simulate needs {', '.join(missing)} (or --list to see scenarios)")
+    if fmt not in ("parquet", "csv"):
+        raise UserError(f"--format must be parquet or csv, not {fmt!r}")
+    if incidents is not None and incidents < 1:
+        raise UserError("--incidents must be at least 1")
+    if seed < 0:
+        raise UserError("--seed must be a non-negative integer")
+    try:
+        result = run(scenario, seed=seed, n_incidents=incidents, out_dir=out, fmt=fmt,
+                     progress=progress())
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    rows = result.manifest["rows"]
+    console.print(f"Simulated scenario [bold]{result.manifest['scenario']}[/] with seed {seed}:")
+    for name, count in rows.items():
+        console.print(f"  {name:<24} {count:>10,} rows  {result.files[name]}")
+    console.print(f"Manifest: {result.files['manifest']}")
+
+
+def scenarios() -> None:
+    """List the built-in simulation scenarios."""
+    from crimeaudit.simulate import list_scenarios, load_scenario
+
+    for name in list_scenarios():
+        s = load_scenario(name)
+        console.print(f"[bold]{name}[/]: {' '.join(s.description.split())}")
