@@ -269,7 +269,7 @@ def _ppi(project, level: float, by: tuple[str, ...], write: bool) -> AuditEstima
     try:
         from crimeaudit.screen.ppi import estimate_ppi
     except ImportError:
-        raise AuditError("the screen has not been run") from None
+        raise AuditError("the screen has not been run: run crimeaudit screen DIR first") from None
     ests = list(estimate_ppi(project, level=level, by=list(by)))
     result = AuditEstimates(estimates=ests, design={"kind": "ppi"}, level=level, method="ppi")
     if write:

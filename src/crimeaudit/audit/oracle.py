@@ -58,7 +58,8 @@ def oracle_review(project, sample_id: str | None = None, error_rate: float = 0.0
         clean = validate_rows(rows, sample, cancelled_records(project, sample), project.codes,
                               "oracle", auditor="oracle")
     label = "oracle" if not error_rate else f"oracle (error rate {error_rate:g}, seed {seed})"
-    return store_decisions(project, clean, source=label, batch=f"oracle-{error_rate:g}-{seed}")
+    return store_decisions(project, clean, source=label, batch=f"oracle-{error_rate:g}-{seed}",
+                           log_params={"oracle_error_rate": error_rate, "oracle_seed": seed})
 
 
 def _decide(project, sample, error_rate: float, seed: int) -> list[tuple[int, dict[str, str]]]:

@@ -404,7 +404,8 @@ def import_review(project, path: str | Path, sample_id: str | None = None,
     return store_decisions(project, clean, source=Path(path).name, batch=f"sheet-{digest}")
 
 
-def store_decisions(project, clean: pd.DataFrame, source: str, batch: str) -> ImportResult:
+def store_decisions(project, clean: pd.DataFrame, source: str, batch: str,
+                    log_params: dict | None = None) -> ImportResult:
     """Append validated decisions and say how many superseded earlier ones."""
     from crimeaudit.audit.decisions import all_decisions
 
@@ -412,7 +413,8 @@ def store_decisions(project, clean: pd.DataFrame, source: str, batch: str) -> Im
     before = set(all_decisions(project, sid).record_id)
     n = append_decisions(project, clean, source=source, batch=batch)
     superseded = int(clean.record_id.isin(before).sum())
-    project.log_run("review import", params={"sample_id": sid, "source": source},
+    project.log_run("review import",
+                    params={"sample_id": sid, "source": source, **(log_params or {})},
                     counts={"stored": n, "superseded": superseded})
     return ImportResult(sid, source, batch, n, superseded)
 

@@ -1,0 +1,320 @@
+"""The set-wise validation and loading of one file inside DuckDB.
+
+Everything that is DuckDB SQL in the ingest stage lives here: the file is read with every
+column as text, each canonical column is converted and checked by SQL expressions, and the
+rows split into loaded and quarantined without a Python loop over rows.
+
+>>> print(quote_ident('Crime ID'))
+"Crime ID"
+>>> literal("it's")
+"'it''s'"
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crimeaudit.ingest.profile import ColumnSpec, Crosswalk, Period, Target
+from crimeaudit.model.schema import CRIME_STATUSES, TABLES, Column
+
+OFFENCE_COLUMNS = {("crimes", "offence_code"), ("classification_changes", "from_code"),
+                   ("classification_changes", "to_code"), ("truth_crimes", "true_offence_code"),
+                   ("truth_incidents", "true_offence_code")}
+
+SEP = "\x1f"  # between the column and the reason text in a stage's __reason
+
+_REJECT_REASONS = {
+    "MISSING COLUMNS": "ragged row: fewer fields than the header",
+    "TOO MANY COLUMNS": "ragged row: more fields than the header",
+    "INVALID ENCODING": "bad encoding: bytes that are not valid UTF-8",
+    "INVALID UNICODE": "bad encoding: bytes that are not valid UTF-8",
+    "UNQUOTED VALUE": "malformed quoting",
+}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def read_csv_sql(path: str, columns: list[str], delimiter: str) -> str:
+    cols = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns) + "}"
+    return (
+        f"SELECT * FROM read_csv({literal(path)}, "
+        f"columns={cols}, header=true, delim={literal(delimiter)}, quote='\"', escape='\"', "
+        f"auto_detect=false, ignore_errors=true, store_rejects=true, "
+        f"rejects_table='__ca_rej', rejects_scan='__ca_scan', null_padding=false)"
+    )
+
+
+def read_parquet_sql(path: str, columns: list[str]) -> str:
+    cast = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
+    return (
+        f"SELECT file_row_number + 1 AS __rn, {cast} "
+        f"FROM read_parquet({literal(path)}, file_row_number=true)"
+    )
+
+
+def unpivot_sql(source: str, columns: list[str], pattern: str, name: str, value: str) -> str:
+    wide = [c for c in columns if re.fullmatch(pattern, c)]
+    if not wide:
+        return ""
+    on = ", ".join(quote_ident(c) for c in wide)
+    return (
+        f"SELECT * FROM {source} UNPIVOT INCLUDE NULLS "
+        f"({quote_ident(value)} FOR {quote_ident(name)} IN ({on}))"
+    )
+
+
+def reject_reason(error_type: str, message: str) -> str:
+    base = _REJECT_REASONS.get(error_type.upper(), error_type.lower())
+    return f"{base} ({message})" if message else base
+
+
+class TargetSQL:
+    """Builds the SELECT that converts and checks the rows one target receives."""
+
+    def __init__(self, target: Target, crosswalks: dict[str, Crosswalk], known_offences: list[str],
+                 personal_sources: set[str], hash_sql, file_label: str, source_value: str):
+        self.t = target
+        self.table = TABLES[target.table]
+        self.crosswalks = crosswalks
+        self.offences = known_offences
+        self.personal_sources = personal_sources
+        self.hash_sql = hash_sql
+        self.file_label = file_label
+        self.source_value = source_value
+
+    # -- one column ---------------------------------------------------------------------------
+    def _raw(self, spec: ColumnSpec) -> str:
+        def col(c: str) -> str:
+            return quote_ident(c)  # already trimmed, '' as NULL, by select()
+
+        if spec.value is not None:
+            raw = literal(spec.value)
+        elif spec.row_id:
+            raw = f"{literal(self.file_label + '#')} || CAST(__rn AS VARCHAR)"
+        elif spec.first_of is not None:
+            raw = f"coalesce({', '.join(col(c) for c in spec.first_of)})"
+        elif spec.concat is not None:
+            parts = ", ".join(col(c) for c in spec.concat)
+            raw = f"NULLIF(concat_ws({literal(spec.sep)}, {parts}), '')"
+        else:
+            raw = col(spec.source)
+        if spec.prefix:
+            raw = f"({literal(spec.prefix)} || {raw})"
+        return raw
+
+    def _crosswalk(self, raw: str, cw: Crosswalk) -> str:
+        if not cw.map:
+            return raw if cw.keep else (literal(cw.default) if cw.default else "NULL")
+        whens = " ".join(
+            f"WHEN {literal(k)} THEN {literal(v) if v is not None else 'NULL'}"
+            for k, v in cw.map.items()
+        )
+        other = raw if cw.keep else (literal(cw.default) if cw.default is not None else "NULL")
+        return f"(CASE {raw} {whens} ELSE {other} END)"
+
+    @staticmethod
+    def _convert(raw: str, col: Column, formats: list[str]) -> str:
+        if col.type in ("timestamp", "date"):
+            fmts = [f for f in formats if f != "auto"]
+            if fmts:
+                parts = ", ".join(f"try_strptime({raw}, {literal(f)})" for f in fmts)
+                expr = f"coalesce({parts}, NULL)" if len(fmts) > 1 else parts
+            else:
+                expr = f"TRY_CAST({raw} AS TIMESTAMP)"
+            return f"CAST({expr} AS DATE)" if col.type == "date" else f"CAST({expr} AS TIMESTAMP)"
+        if col.type == "float":
+            return f"TRY_CAST(replace({raw}, ',', '') AS DOUBLE)"
+        if col.type == "int":
+            return f"TRY_CAST({raw} AS BIGINT)"
+        if col.type == "bool":
+            return (f"(CASE WHEN lower({raw}) IN ('true','t','1','yes','y') THEN true "
+                    f"WHEN lower({raw}) IN ('false','f','0','no','n') THEN false END)")
+        return raw
+
+    def column(self, col: Column, spec: ColumnSpec | None) -> tuple[str, list[tuple[str, str]]]:
+        """The converted SQL value of ``col`` and its checks: (condition, reason SQL)."""
+        checks: list[tuple[str, str]] = []
+        where = f"{self.t.table}.{col.name}"
+        if spec is None:
+            if col.name == "source":
+                return literal(self.source_value), checks
+            if col.required:
+                checks.append(("TRUE", literal(f"missing required field {where}: the profile "
+                                               f"does not map it")))
+            return "NULL", checks
+        src_name = ", ".join(spec.source_columns) or "(value)"
+        raw = self._raw(spec)
+        if col.required:
+            checks.append((f"{raw} IS NULL",
+                           literal(f"missing required field {where} (source column {src_name})")))
+        value = raw
+        if spec.crosswalk:
+            cw = self.crosswalks[spec.crosswalk]
+            value = self._crosswalk(raw, cw)
+            if cw.strict and (self.t.table, col.name) not in OFFENCE_COLUMNS:
+                checks.append((f"{raw} IS NOT NULL AND {value} IS NULL",
+                               f"'no crosswalk entry for ''' || {raw} || ''' in column "
+                               f"{src_name} (crosswalk {spec.crosswalk})'"))
+        converted = self._convert(value, col, spec.formats)
+        if converted != value:
+            fmt = f" (expected {' or '.join(spec.formats)})" if spec.formats else ""
+            checks.append((f"{value} IS NOT NULL AND {converted} IS NULL",
+                           f"'unparseable {col.type} ''' || {value} || ''' in column "
+                           f"{src_name}{fmt}'"))
+        if (self.t.table, col.name) in OFFENCE_COLUMNS:
+            codes = ", ".join(literal(c) for c in self.offences)
+            via = f" (from {src_name} ''' || {raw} || ''')" if spec.crosswalk else ""
+            checks.append((f"{converted} IS NOT NULL AND {converted} NOT IN ({codes})",
+                           f"'unknown offence code ''' || {converted} || '''{via}'"
+                           if not spec.crosswalk else
+                           f"'unknown offence code: no code-list class for {src_name} ''' "
+                           f"|| {raw} || ''''"))
+            if spec.crosswalk:
+                checks.append((f"{raw} IS NOT NULL AND {converted} IS NULL",
+                               f"'unknown offence code: no code-list class for {src_name} ''' "
+                               f"|| {raw} || ''''"))
+        if self.t.table == "crimes" and col.name == "status":
+            allowed = ", ".join(literal(s) for s in CRIME_STATUSES)
+            checks.append((f"{converted} IS NOT NULL AND {converted} NOT IN ({allowed})",
+                           f"'unknown status ''' || {converted} || ''' (expected recorded or "
+                           f"cancelled)'"))
+        if col.name == "source":
+            converted = f"coalesce({converted}, {literal(self.source_value)})"
+        if col.personal or set(spec.source_columns) & self.personal_sources:
+            converted = self.hash_sql(converted)
+        return converted, checks
+
+    # -- periods (counts) -----------------------------------------------------------------------
+    def period(self, p: Period) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        checks: list[tuple[str, str]] = []
+        if p.type == "fiscal_quarter":
+            y, q = quote_ident(p.year), quote_ident(p.quarter)
+            yi = f"TRY_CAST(left({y}, 4) AS INTEGER)"
+            qi = f"TRY_CAST(regexp_extract({q}, '([1-4])', 1) AS INTEGER)"
+            start = f"CAST(make_date({yi}, 4, 1) + to_months(3 * ({qi} - 1)) AS DATE)"
+            end = f"CAST({start} + INTERVAL 3 MONTH - INTERVAL 1 DAY AS DATE)"
+            checks.append((f"{y} IS NULL OR {q} IS NULL",
+                           literal(f"missing required field period ({p.year}, {p.quarter})")))
+            checks.append((f"{yi} IS NULL OR {qi} IS NULL",
+                           f"'unparseable financial year/quarter ''' || {y} || ''' ''' || {q}"
+                           f" || ''''"))
+            return {"period_start": start, "period_end": end, "period_type": "'quarter'"}, checks
+        raw = quote_ident(p.source)
+        day = f"CAST(try_strptime({raw}, {literal(p.format)}) AS DATE)"
+        checks.append((f"{raw} IS NULL", literal(f"missing required field period ({p.source})")))
+        checks.append((f"{day} IS NULL",
+                       f"'unparseable date ''' || {raw} || ''' in column {p.source} "
+                       f"(expected {p.format})'"))
+        if p.type == "month":
+            start = f"CAST(date_trunc('month', {day}) AS DATE)"
+            return {"period_start": start, "period_end": f"last_day({start})",
+                    "period_type": "'month'"}, checks
+        checks.append((f"{day} <> last_day({day})",
+                       f"'malformed date ''' || {raw} || ''' in column {p.source}: a 12-month "
+                       f"period ends on the last day of a month, so the period is not known'"))
+        start = f"CAST(date_trunc('month', {day}) - INTERVAL 11 MONTH AS DATE)"
+        return {"period_start": start, "period_end": day, "period_type": "'rolling_12m'"}, checks
+
+    # -- the whole target -----------------------------------------------------------------------
+    def select(self, source: str, file_columns: list[str]) -> str:
+        exprs: dict[str, str] = {}
+        checks: list[tuple[str, str, str]] = []
+        for col in self.table.columns:
+            if self.t.table == "counts" and col.name in ("period_start", "period_end",
+                                                         "period_type", "adjustment"):
+                continue
+            spec = self.t.columns.get(col.name)
+            if spec is None and self.t.mode == "update":
+                continue
+            value, cs = self.column(col, spec)
+            exprs[col.name] = value
+            checks += [(cond, reason, col.name) for cond, reason in cs]
+        if self.t.table == "counts":
+            pexprs, pchecks = self.period(self.t.period)
+            exprs.update(pexprs)
+            checks += [(c, r, "period") for c, r in pchecks]
+            exprs["adjustment"] = (f"coalesce({exprs['count']} < 0, false)"
+                                   if self.t.adjustment == "negative" else "false")
+        # The column travels in the reason (before a unit separator) so that the checks are
+        # evaluated once per row, not once for the reason and again for the column.
+        reason = "CASE " + " ".join(
+            f"WHEN {c} THEN {literal(n + SEP)} || {r}" for c, r, n in checks
+        ) + " END" if checks else "NULL"
+        cols = ", ".join(f"{v} AS {quote_ident(k)}" for k, v in exprs.items())
+        cond = self.condition()
+        # Trim every text value and read '' as missing once, in an inner projection, rather
+        # than in each of the several expressions that use a column.
+        clean = f"SELECT __rn, NULLIF(trim(COLUMNS(* EXCLUDE (__rn))), '') FROM {source}"
+        return (f"SELECT __rn, {cols}, {reason} AS __reason "
+                f"FROM ({clean}) WHERE {cond}")
+
+    def condition(self, untrimmed: bool = False) -> str:
+        """Which rows this target takes (``untrimmed``: on the source as read)."""
+        w = self.t.when
+        if w is None:
+            return "TRUE"
+        raw = quote_ident(w.column)
+        if untrimmed:
+            raw = f"NULLIF(trim({raw}), '')"
+        if w.values is not None:
+            inside = f"{raw} IN ({', '.join(literal(v) for v in w.values)})"
+            return f"coalesce({inside}, false)"
+        return f"{raw} IS NULL" if w.empty else f"{raw} IS NOT NULL"
+
+
+def key_checks(table: str, key: tuple[str, ...], store_has_rows: bool, incident_check: bool,
+               update: bool = False, stage: str = "__ca_stage") -> list[str]:
+    """Statements that mark duplicate ids and dangling incident references in the stage.
+
+    Each is a set-wise UPDATE of rows still without a reason; on clean data they change nothing,
+    so they cost one hash aggregate or semi-join each (a window over every key is far slower).
+    """
+    k = ", ".join(quote_ident(c) for c in key)
+    keyed = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in key)
+    label = " || '/' || ".join(f"CAST(s.{quote_ident(c)} AS VARCHAR)" for c in key)
+    on_d = " AND ".join(f"d.{quote_ident(c)} = s.{quote_ident(c)}" for c in key)
+    on_e = " AND ".join(f"e.{quote_ident(c)} = s.{quote_ident(c)}" for c in key)
+    col = literal(key[-1] + SEP)
+    out = [
+        f"UPDATE {stage} s SET __reason = {col} || 'duplicate id ''' || {label} || ''' (first "
+        f"seen on an earlier line of this file)' FROM (SELECT {k}, min(__rn) AS "
+        f"__first FROM {stage} WHERE __reason IS NULL AND {keyed} GROUP BY {k} "
+        f"HAVING count(*) > 1) d WHERE {on_d} AND s.__rn <> d.__first AND s.__reason IS NULL"
+    ]
+    if update:
+        out.append(
+            f"UPDATE {stage} s SET __reason = {col} || 'no {table} row ''' || {label} "
+            f"|| ''' in the "
+            f"store to update (ingest its source first)' WHERE s.__reason IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {quote_ident(table)} e WHERE {on_e})")
+    elif store_has_rows:
+        out.append(
+            f"UPDATE {stage} s SET __reason = {col} || 'duplicate id ''' || {label} "
+            f"|| ''' (already "
+            f"in the store from an earlier file)' WHERE s.__reason IS NULL "
+            f"AND EXISTS (SELECT 1 FROM {quote_ident(table)} e WHERE {on_e})")
+    if incident_check:
+        out.append(
+            f"UPDATE {stage} s SET __reason = {literal('incident_id' + SEP)} || 'crime points at "
+            f"incident ''' || s.incident_id || ''', which is not in the store' "
+            f"WHERE s.__reason IS NULL "
+            f"AND s.incident_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM incidents i "
+            f"WHERE i.incident_id = s.incident_id)")
+    return out
+
+
+def raw_text_sql(columns: list[str], delimiter: str, hidden: set[str], hash_sql: Any,
+                 alias: str = "src") -> str:
+    """The quarantined row as text, personal columns replaced by their pseudonyms."""
+    parts = []
+    for c in columns:
+        v = f"{alias}.{quote_ident(c)}"
+        parts.append(f"coalesce({hash_sql(v) if c in hidden else v}, '')")
+    return f"concat_ws({literal(delimiter)}, {', '.join(parts)})"

@@ -1,0 +1,249 @@
+"""Ingest profiles: declarative YAML descriptions of how a source maps to canonical tables.
+
+A profile names the source's columns for each canonical column, the date formats, the code
+crosswalks and which fields are personal. Built-in profiles live in ``ingest/profiles``; a user
+passes the path of their own YAML file instead of a name.
+
+>>> p = load_profile("police-uk-street")
+>>> [t.table for t in p.targets]
+['incidents', 'crimes']
+>>> "canonical" in list_profiles()
+True
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crimeaudit.ingest.errors import IngestError
+from crimeaudit.model.schema import TABLES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Crosswalk(_Strict):
+    """Source codes to canonical codes. ``default`` applies to codes not listed; ``keep``
+    (the default's alternative) passes unlisted values through unchanged."""
+
+    map: dict[str, str | None] = Field(default_factory=dict)
+    default: str | None = None
+    keep: bool = False
+    strict: bool = Field(False, description="Quarantine values the map does not list.")
+    approximate: bool = False
+    note: str = ""
+
+
+class ColumnSpec(_Strict):
+    """How one canonical column is filled: from a source column, several joined, or a value."""
+
+    source: str | list[str] | None = Field(None, alias="from")
+    optional: bool = False
+    concat: list[str] | None = None
+    first_of: list[str] | None = None
+    sep: str = " "
+    value: str | None = None
+    row_id: bool = False
+    format: str | list[str] | None = None
+    crosswalk: str | None = None
+    prefix: str = ""
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ColumnSpec:
+        origins = [self.source is not None, self.concat is not None, self.value is not None,
+                   self.row_id, self.first_of is not None]
+        if sum(origins) != 1:
+            raise ValueError("give exactly one of 'from', 'concat', 'first_of', 'value' or "
+                             "'row_id'")
+        return self
+
+    @property
+    def formats(self) -> list[str]:
+        if self.format is None:
+            return []
+        return [self.format] if isinstance(self.format, str) else list(self.format)
+
+    @property
+    def source_columns(self) -> list[str]:
+        if isinstance(self.source, str):
+            return [self.source]
+        return list(self.concat or self.first_of or [])
+
+    def resolve(self, file_columns: list[str]) -> ColumnSpec | None:
+        """This spec for one file: the first alternative source column the file has.
+
+        None when an optional column is absent; KeyError naming the alternatives otherwise.
+        """
+        if self.first_of is not None:
+            present = [c for c in self.first_of if c in file_columns]
+            if present:
+                return self.model_copy(update={"first_of": present})
+            if self.optional:
+                return None
+            raise KeyError(" or ".join(self.first_of))
+        if not isinstance(self.source, list):
+            return self
+        for c in self.source:
+            if c in file_columns:
+                return self.model_copy(update={"source": c})
+        if self.optional:
+            return None
+        raise KeyError(" or ".join(self.source))
+
+
+class Condition(_Strict):
+    """Which rows go to a target: a column empty or not, or in a list of values."""
+
+    column: str
+    empty: bool | None = None
+    values: list[str] | None = None
+
+
+class Period(_Strict):
+    """How an aggregate row's period is read (counts only)."""
+
+    type: Literal["month", "rolling_12m", "fiscal_quarter"]
+    source: str | None = Field(None, alias="from")
+    format: str | None = None
+    anchor: Literal["start", "end"] = "start"
+    year: str | None = None
+    quarter: str | None = None
+
+
+class Unpivot(_Strict):
+    """Wide sources: columns whose names match ``pattern`` become rows."""
+
+    pattern: str
+    name: str = "period"
+    value: str = "count"
+
+
+class Target(_Strict):
+    table: str
+    mode: Literal["insert", "update"] = "insert"
+    when: Condition | None = None
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    period: Period | None = None
+    adjustment: Literal["negative"] | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> Target:
+        if self.table not in TABLES:
+            raise ValueError(f"unknown table {self.table!r}; choose from {sorted(TABLES)}")
+        known = set(TABLES[self.table].column_names)
+        bad = sorted(set(self.columns) - known)
+        if bad:
+            raise ValueError(f"table {self.table!r} has no column(s) {bad}")
+        if self.table == "counts" and self.period is None:
+            raise ValueError("a counts target needs a 'period'")
+        if self.mode == "update" and not set(TABLES[self.table].key) <= set(self.columns):
+            raise ValueError(f"an update target must map the key {TABLES[self.table].key}")
+        return self
+
+    def resolve(self, file_columns: list[str]) -> Target:
+        """This target for one file, alternative source columns resolved."""
+        cols = {}
+        for name, spec in self.columns.items():
+            r = spec.resolve(file_columns)
+            if r is not None:
+                cols[name] = r
+        return self.model_copy(update={"columns": cols})
+
+
+class Profile(_Strict):
+    """A validated ingest profile."""
+
+    name: str
+    description: str = ""
+    kind: Literal["records", "counts"] = "records"
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "windows-1252"] = "auto"
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    canonical: bool = Field(False, description="Columns already carry canonical names.")
+    check_incident_refs: bool = False
+    personal: list[str] = Field(default_factory=list)
+    crosswalks: dict[str, Crosswalk] = Field(default_factory=dict)
+    unpivot: Unpivot | None = None
+    targets: list[Target] = Field(default_factory=list)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Profile:
+        for t in self.targets:
+            for name, spec in t.columns.items():
+                if spec.crosswalk and spec.crosswalk not in self.crosswalks:
+                    raise ValueError(
+                        f"{t.table}.{name} uses crosswalk {spec.crosswalk!r}, "
+                        f"which the profile does not define"
+                    )
+        if not self.canonical and not self.targets:
+            raise ValueError("a profile needs 'targets' (or 'canonical: true')")
+        return self
+
+    @property
+    def source_columns(self) -> set[str]:
+        """Source columns the profile reads (all must be present in each file)."""
+        cols: set[str] = set()
+        for t in self.targets:
+            for spec in t.columns.values():
+                if spec.optional or spec.first_of is not None:
+                    continue
+                cols.update(spec.source_columns)
+            if t.when:
+                cols.add(t.when.column)
+            if t.period:
+                cols.update(c for c in (t.period.source, t.period.year, t.period.quarter) if c)
+        if self.unpivot:
+            cols -= {self.unpivot.name, self.unpivot.value}
+        return cols
+
+
+def _builtin_dir():
+    return resources.files("crimeaudit.ingest") / "profiles"
+
+
+def list_profiles() -> dict[str, str]:
+    """Built-in profile names and their one-line descriptions."""
+    out = {}
+    for f in sorted(_builtin_dir().iterdir(), key=lambda p: p.name):
+        if f.name.endswith(".yaml"):
+            data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            out[f.name[:-5]] = " ".join(str(data.get("description", "")).split())
+    return out
+
+
+def load_profile(name_or_path: str | Path | Profile) -> Profile:
+    """A built-in profile by name, or a user's profile from a YAML file, validated."""
+    if isinstance(name_or_path, Profile):
+        return name_or_path
+    text_name = str(name_or_path)
+    builtin = _builtin_dir() / f"{text_name}.yaml"
+    if builtin.is_file():
+        text, where = builtin.read_text(encoding="utf-8"), f"built-in profile {text_name!r}"
+    else:
+        path = Path(text_name)
+        if not path.is_file():
+            raise IngestError(
+                f"no profile {text_name!r}: not a built-in ({', '.join(list_profiles())}) "
+                f"and no such file"
+            )
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise IngestError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IngestError(f"{where}: a profile must be a YAML mapping")
+    try:
+        return Profile(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors()
+        )
+        raise IngestError(f"{where}: invalid profile: {problems}") from exc

@@ -1,0 +1,149 @@
+"""Every built-in profile on real public files (slices in tests/fixtures/ingest; the full files
+in /work/shared/data too when that folder is present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crimeaudit.ingest import ingest, quarantined_rows
+from crimeaudit.store.project import Project
+
+FIX = Path(__file__).parent / "fixtures" / "ingest"
+SHARED = Path("/work/shared/data")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "test-key")
+    with Project.init(tmp_path / "p") as p:
+        yield p
+
+
+def _rows(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) - 1
+
+
+def _reconciles(report) -> None:
+    for f in report.files:
+        assert f.read == f.loaded + f.quarantined, f
+
+
+def test_police_uk_street_splits_asb_into_incidents(project):
+    f = FIX / "2019-06-city-of-london-street.csv"
+    r = ingest(project, "police-uk-street", [f])
+    _reconciles(r)
+    lines = f.read_text().splitlines()[1:]
+    asb = sum(1 for x in lines if x.startswith(","))
+    assert r.files[0].read == len(lines)
+    assert project.engine.count("incidents") == asb > 0
+    crimes = project.engine.to_pandas(project.engine.table("crimes"))
+    assert set(crimes.crime_id) <= {x.split(",")[0] for x in lines}
+    assert (crimes.recorded_at.dt.strftime("%Y-%m-%d") == "2019-06-01").all()
+    other = sum(1 for x in lines if ",Other crime," in x)
+    assert len(quarantined_rows(project, reason="unknown offence code")) == other
+
+
+def test_police_uk_outcomes_update_loaded_crimes(project):
+    ingest(project, "police-uk-street", [FIX / "2019-06-city-of-london-street.csv"])
+    r = ingest(project, "police-uk-outcomes", [FIX / "2019-06-city-of-london-outcomes.csv"])
+    _reconciles(r)
+    assert (r.files[0].loaded, r.files[0].quarantined) == (3, 1)
+    crimes = project.engine.to_pandas(project.engine.table("crimes"))
+    assert {"OC18", "OC1", "OC3"} <= set(crimes.outcome)
+    (q,) = quarantined_rows(project, file="outcomes")
+    assert q["line"] == 5 and "no crimes row" in q["reason"]
+
+
+def test_ons_pfa_quarantines_the_malformed_date_with_its_line(project):
+    f = FIX / "rec-crime-pfa-slice.csv"
+    r = ingest(project, "ons-pfa", [f])
+    _reconciles(r)
+    lines = f.read_text().splitlines()
+    bad = [i + 1 for i, x in enumerate(lines) if x.startswith("30-12-2017")]
+    q = quarantined_rows(project)
+    assert sorted(x["line"] for x in q) == bad
+    assert all("30-12-2017" in x["reason"] and x["column"] == "period" for x in q)
+    counts = project.engine.to_pandas(project.engine.table("counts"))
+    assert set(counts.period_type) == {"rolling_12m"}
+    assert len(counts) == len(lines) - 1 - len(bad)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared real data not present")
+def test_ons_pfa_full_file_reports_line_41836(project):
+    r = ingest(project, "ons-pfa", [SHARED / "uk/ons-recorded-crime-by-pfa/rec-crime-pfa.csv"])
+    _reconciles(r)
+    assert r.files[0].read == 46469
+    first = quarantined_rows(project, limit=1)[0]
+    assert first["line"] == 41836 and "30-12-2017" in first["reason"]
+
+
+def test_home_office_prc_keeps_negative_counts_as_adjustments(project):
+    r = ingest(project, "home-office-prc", [FIX / "prc-quarterly-written.csv"])
+    _reconciles(r)
+    counts = project.engine.to_pandas(project.engine.table("counts"))
+    neg = counts[counts["count"] < 0]
+    assert len(neg) == 1 and bool(neg.adjustment.iloc[0])
+    q1 = counts[(counts.area == "Kent") & counts.offence.str.startswith("8N")]
+    assert str(q1.period_start.min())[:10] == "2019-04-01"
+    assert str(q1.period_end.max())[:10] == "2020-03-31"
+    (q,) = quarantined_rows(project)
+    assert q["line"] == 8
+
+
+def test_mps_borough_monthly_goes_long(project):
+    files = [FIX / "MPS_Borough_Level_Crime_2017-2018-slice.csv",
+             FIX / "MPS_Borough_Level_Crime_Historic-slice.csv"]
+    r = ingest(project, "mps-borough-monthly", files)
+    _reconciles(r)
+    for f, rep in zip(files, r.files, strict=True):
+        header = f.read_text().splitlines()[0].split(",")
+        assert rep.read == _rows(f) * (len(header) - 3)
+    counts = project.engine.to_pandas(project.engine.table("counts"))
+    assert set(counts.period_type) == {"month"}
+    assert str(counts.period_start.min())[:7] == "2008-01"
+
+
+@pytest.mark.parametrize("profile,fixture", [
+    ("lapd", "lapd-slice.csv"),
+    ("chicago", "chicago-slice.csv"),
+    ("sf-incidents", "sfpd-slice.csv"),
+])
+def test_us_crime_records_map_to_code_list(project, profile, fixture):
+    r = ingest(project, profile, [FIX / fixture])
+    _reconciles(r)
+    assert r.files[0].read == _rows(FIX / fixture)
+    crimes = project.engine.to_pandas(project.engine.table("crimes"))
+    assert len(crimes) == r.files[0].loaded > 0
+    assert set(crimes.offence_code) <= set(project.codes.offences)
+    for q in quarantined_rows(project):
+        assert q["reason"].startswith(("unknown offence code", "duplicate id"))
+
+
+def test_lapd_aggravated_and_simple_assault_classes(project):
+    ingest(project, "lapd", [FIX / "lapd-slice.csv"])
+    crimes = project.engine.to_pandas(project.engine.table("crimes"))
+    raw = {x.split(",")[0]: x.split(",")[8] for x in
+           (FIX / "lapd-slice.csv").read_text().splitlines()[1:]}
+    by_code = {raw[c]: o for c, o in zip(crimes.crime_id, crimes.offence_code, strict=True)}
+    assert by_code.get("624") == "105A"
+    assert by_code.get("230", "8N") == "8N"
+
+
+def test_sf_unfounded_is_a_cancellation(project):
+    ingest(project, "sf-incidents", [FIX / "sfpd-slice.csv"])
+    crimes = project.engine.to_pandas(project.engine.table("crimes"))
+    cancelled = crimes[crimes.status == "cancelled"]
+    assert len(cancelled) >= 1 and set(cancelled.cancellation_reason) == {"avi"}
+
+
+def test_seattle_both_files_become_incidents_with_links(project):
+    files = [FIX / "seattle-911-slice.csv", FIX / "seattle-call-data-slice.csv"]
+    r = ingest(project, "seattle-calls", files)
+    _reconciles(r)
+    inc = project.engine.to_pandas(project.engine.table("incidents"))
+    assert len(inc) == sum(_rows(f) for f in files)
+    assert inc.crime_refs.notna().sum() == _rows(files[0])
+    assert "CRIME_RECORDED" in set(inc.closing_code)
+    assert inc.reported_at.notna().all()
