@@ -75,3 +75,10 @@ def test_data_model_doc_matches_the_code():
     doc = (Path(__file__).parents[1] / "docs" / "data-model.md").read_text()
     generated = doc.split("it is current -->\n", 1)[1].split("<!-- end generated -->")[0]
     assert generated == render_markdown(), "regenerate docs/data-model.md from the schema"
+
+
+def test_public_api_names_all_resolve():
+    import crimeaudit
+
+    missing = [n for n in crimeaudit.__all__ if not hasattr(crimeaudit, n)]
+    assert missing == []

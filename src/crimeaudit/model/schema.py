@@ -99,6 +99,8 @@ CRIMES = _t(
     ("reported_at", "timestamp", False, "When the crime was reported."),
     ("recorded_at", "timestamp", True, "When the crime record was created."),
     ("offence_code", "string", True, "Current offence class (HOCR-style code, see offences)."),
+    ("source_offence_code", "string", False, "The source's own offence code, if crosswalked."),
+    ("source_offence_description", "string", False, "The source's own offence description."),
     ("status", "string", True, "'recorded' or 'cancelled'."),
     ("cancellation_reason", "string", False, "Reason key from cancellation_reasons, if cancelled."),
     ("cancelled_at", "timestamp", False, "When the record was cancelled."),

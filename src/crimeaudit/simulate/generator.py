@@ -499,7 +499,16 @@ def _tables(s: Scenario, seed: int, inc: dict, rec: dict, book: OffenceBook, tex
         "incidents": incidents, "crimes": crimes, "classification_changes": changes,
         "truth_incidents": truth_incidents, "truth_crimes": truth_crimes,
     }
-    return {k: v.cast(TABLES[k].arrow_schema()) for k, v in out.items()}
+    return {k: _conform(v, TABLES[k].arrow_schema()) for k, v in out.items()}
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast to the canonical schema; optional columns the simulator has no use for are null."""
+    cols = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 def _crime_refs(n: int, incident: np.ndarray, crime_no: np.ndarray) -> pa.Array:
