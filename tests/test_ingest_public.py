@@ -3,6 +3,7 @@ in /work/shared/data too when that folder is present)."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,19 @@ def test_us_crime_records_map_to_code_list(project, profile, fixture):
     assert set(crimes.offence_code) <= set(project.codes.offences)
     for q in quarantined_rows(project):
         assert q["reason"].startswith(("unknown offence code", "duplicate id"))
+    # The source's own code and description land beside the crosswalked class.
+    source = _SOURCE_OFFENCE[profile]
+    rows = list(csv.DictReader((FIX / fixture).open(encoding="utf-8")))
+    expected = {r[source[0]]: r[source[1]] for r in rows}
+    assert crimes.source_offence_code.notna().all()
+    landed = dict(zip(crimes.source_offence_code, crimes.source_offence_description, strict=True))
+    for code, desc in landed.items():
+        assert code in expected
+        assert expected[code] in desc
+
+
+_SOURCE_OFFENCE = {"lapd": ("Crm Cd", "Crm Cd Desc"), "chicago": ("IUCR", "Description"),
+                   "sf-incidents": ("Incident Code", "Incident Description")}
 
 
 def test_lapd_aggravated_and_simple_assault_classes(project):

@@ -115,9 +115,31 @@ class _FileLoader:
         self.key = key
         self.now = now
         self.codes = list(project.codes.offences)
+        self._lookup = False
 
     def hash_sql(self, expr: str) -> str:
-        return sql_expression(self.key, expr)
+        full = sql_expression(self.key, expr)
+        if not self._lookup:
+            return full
+        # Officers, victims and addresses repeat: each distinct value is hashed once into
+        # __ca_pn and looked up (a hash join); values made by the profile (concatenations,
+        # prefixes) miss the lookup and are hashed in place, so the result is the same.
+        return f"coalesce((SELECT __ca_pp FROM __ca_pn WHERE __ca_pv = {expr}), {full})"
+
+    def _pseudonym_lookup(self, source: str, columns: list[str]) -> None:
+        """Hash the distinct values of the personal ``columns`` once (as read and trimmed)."""
+        self.con.execute("DROP TABLE IF EXISTS __ca_pn")
+        self._lookup = False
+        if not columns:
+            return
+        values = " UNION ".join(
+            f"SELECT {v} AS __ca_pv FROM {source}"
+            for c in columns for v in (q.quote_ident(c), f"NULLIF(trim({q.quote_ident(c)}), '')")
+        )
+        self.con.execute(f"CREATE TEMP TABLE __ca_pn AS SELECT __ca_pv, "
+                         f"{sql_expression(self.key, '__ca_pv')} AS __ca_pp "
+                         f"FROM ({values}) WHERE __ca_pv IS NOT NULL")
+        self._lookup = True
 
     def _read(self, src: SourceFile, tmp: Path) -> tuple[list[tuple[int, str, str, str]], int]:
         """Create temp table __ca_src (all text, __rn) and return the rejected lines."""
@@ -175,6 +197,7 @@ class _FileLoader:
                 if TABLES[target.table].column(name).personal:
                     personal.update(spec.source_columns)
         quarantine: list[pa.Table] = []
+        self._pseudonym_lookup(source, [c for c in file_cols if c in personal])
         raw_text = q.raw_text_sql(file_cols, src.delimiter, personal, self.hash_sql)
         for target in targets:
             table = TABLES[target.table]
@@ -205,10 +228,12 @@ class _FileLoader:
             else:
                 con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
                             f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
-            loaded = con.execute("SELECT count(*) FROM __ca_stage WHERE __reason IS NULL"
-                                 ).fetchone()[0]
+            staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
+                                         "NULL) FROM __ca_stage").fetchone()
             rep.tables[table.name] = int(loaded)
             rep.loaded += int(loaded)
+            if staged == loaded:
+                continue  # nothing quarantined: skip the join back to the rows as read
             quarantine.append(con.execute(
                 f"SELECT s.__rn AS rn, {q.literal(table.name)} AS tbl, split_part(s.__reason, "
                 f"chr(31), 1) AS col, split_part(s.__reason, chr(31), 2) AS reason, "
@@ -228,8 +253,9 @@ class _FileLoader:
             raise IngestError(f"{src.path}: internal error: read {rep.read} rows but loaded "
                               f"{rep.loaded} and quarantined {rep.quarantined}")
         con.execute("DROP VIEW IF EXISTS __ca_src")
-        for t in ("__ca_raw", "__ca_long", "__ca_stage"):
+        for t in ("__ca_raw", "__ca_long", "__ca_stage", "__ca_pn"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
+        self._lookup = False
         return rep
 
     def _write_quarantine(self, src: SourceFile, parts: list[pa.Table],

@@ -1,0 +1,246 @@
+"""Test 7, recording-practice breaks: change points in an area's share of the national series.
+
+A change in recording practice moves one force's counts while the national pattern does not.
+Each area's series is therefore taken *relative to the national total* of the same offence and
+period (log share), which removes the common trend, seasonality and national recording changes.
+
+Rolling 12-month totals (``rec-crime-pfa.csv``) overlap: consecutive quarterly values share 9
+of 12 months, so their residuals are heavily autocorrelated, a step in the underlying flow
+shows as a year-long ramp, and an ordinary test would find breaks everywhere. They are
+therefore *differenced back to quarterly flows*: ``R_t - R_(t-1) = Q_t - Q_(t-4)``, so the flows
+follow from the differences once four starting quarters are fixed; they are set to a quarter of
+the first annual total each, an error that is a fixed quarter-of-year pattern and is absorbed by
+the quarter-of-year terms of the model. Only the longest run of consecutive quarters is used.
+
+Test: for every candidate break date (trimming 15% at each end) a regression of the log share
+on intercept, season (month or quarter of year) and a step at that date, after prewhitening
+with an AR(1) coefficient (Cochrane-Orcutt), so that persistent but unbroken wandering is not
+mistaken for a break. The coefficient is the median over the areas of the same source and
+offence of each area's no-break residual autocorrelation: one area's own break cannot inflate
+it, and a single 40-point series estimates it with a large downward bias. The largest |t|
+over dates is converted to a p-value with a Bonferroni bound over the candidate dates
+(conservative). The break's date is
+the arg max; its size the step, reported as a percentage change in the area's share (interval
+conditional on the date). No trend term: a share drifting away from the national pattern is
+itself a change, and the step then dates its steepest part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crimeaudit.detect.charts import line_chart
+from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.model.figures import Finding
+from crimeaudit.progress import Progress, resolve
+
+TEST = "breaks"
+ALL_OFFENCES = "all offences (sum)"
+MIN_POINTS = 16
+
+
+def null_rho(y: np.ndarray, X0: np.ndarray) -> float:
+    """AR(1) coefficient of the no-break residuals (clipped to [0, 0.95])."""
+    beta, *_ = np.linalg.lstsq(X0, y, rcond=None)
+    e = y - X0 @ beta
+    return float(np.clip((e[1:] @ e[:-1]) / max(e @ e, 1e-18), 0.0, 0.95))
+
+
+def bias_corrected_rho(rho: float, n: int) -> float:
+    """Kendall's correction of the AR(1) estimate's downward bias, E = rho - (1 + 3 rho) / n."""
+    return float(np.clip((rho * n + 1) / max(n - 3, 1), 0.0, 0.98))
+
+
+def sup_step_test(y: np.ndarray, X0: np.ndarray, rho: float, trim: float = 0.15):
+    """(Bonferroni p, break index, step, se) of the best single level step in ``y``.
+
+    The series and every regressor are quasi-differenced with ``rho`` (Cochrane-Orcutt) so
+    persistent wandering is not mistaken for a break; each candidate step's t-statistic then
+    uses the ordinary residual variance and Student's t.
+    """
+    n = y.size
+    lo, hi = max(2, int(trim * n)), min(n - 2, int((1 - trim) * n))
+    taus = np.arange(lo, hi + 1)
+    if taus.size == 0:
+        return None
+    S = (np.arange(n)[:, None] >= taus[None, :]).astype(float)  # n x candidates
+
+    def qd(a):
+        return a[1:] - rho * a[:-1]
+
+    ys, Xs, Ss = qd(y), qd(X0), qd(S)
+    beta, *_ = np.linalg.lstsq(Xs, ys, rcond=None)
+    e0 = ys - Xs @ beta
+    coef, *_ = np.linalg.lstsq(Xs, Ss, rcond=None)
+    St = Ss - Xs @ coef  # steps with the base regressors partialled out (Frisch-Waugh)
+    ss = (St**2).sum(axis=0)
+    ok = ss > 1e-9
+    b = np.where(ok, (St * e0[:, None]).sum(axis=0) / np.where(ok, ss, 1), 0.0)
+    U = e0[:, None] - St * b[None, :]
+    df = max(ys.size - Xs.shape[1] - 1, 1)
+    se = np.sqrt((U**2).sum(axis=0) / df / np.where(ok, ss, 1))
+    t = np.where(ok, np.abs(b) / np.maximum(se, 1e-12), 0.0)
+    j = int(np.argmax(t))
+    p = min(1.0, float(2 * stats.t.sf(t[j], df)) * taus.size)
+    return p, int(taus[j]), float(b[j]), float(se[j])
+
+
+def quarterly_flows(rolling: np.ndarray) -> np.ndarray | None:
+    """Quarterly flows from consecutive quarterly rolling 12-month totals (see module notes).
+
+    ``R_t - R_(t-1) = Q_t - Q_(t-4)`` fixes each flow up to one constant per quarter of the
+    year; the four constants (summing to the first total) are chosen to make the flows as
+    smooth as possible from quarter to quarter. Any error left is a fixed quarter-of-year
+    pattern, absorbed by the model's quarter terms.
+
+    >>> flows = np.array([10., 12, 11, 13, 14, 12, 15, 16, 18, 17, 19, 21])
+    >>> rolling = np.convolve(flows, np.ones(4), "valid")  # totals for the years to Q4, Q5, ...
+    >>> err = quarterly_flows(rolling) - flows[4:]
+    >>> bool(np.allclose(err[:4], err[4:]))  # the error repeats by quarter of year
+    True
+    """
+    d = np.diff(rolling)
+    n = d.size + 4
+    cum = np.zeros(n)
+    for i in range(4, n):
+        cum[i] = cum[i - 4] + d[i - 4]
+    B = np.zeros((n, 4))
+    B[np.arange(n), np.arange(n) % 4] = 1.0
+    # Smoothness: first differences of cum + B b; constraint sum(b) = first total (weighted row).
+    D = np.diff(np.eye(n), axis=0)
+    w = 1e3
+    A = np.vstack([D @ B, w * np.ones((1, 4))])
+    rhs = np.concatenate([-(D @ cum), [w * rolling[0]]])
+    b, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+    flows = (cum + B @ b)[4:]
+    return flows if (flows > 0).all() else None
+
+
+def _longest_run(ends: np.ndarray, max_gap_days: int) -> np.ndarray:
+    """The longest run of period ends with no gap longer than ``max_gap_days``."""
+    gaps = np.diff(ends).astype("timedelta64[D]").astype(int)
+    best, cur = (0, 0), 0
+    for i, g in enumerate(gaps, start=1):
+        if g > max_gap_days:
+            cur = i
+        if i - cur > best[1] - best[0]:
+            best = (cur, i)
+    return ends[best[0]: best[1] + 1]
+
+
+def _series(k: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(source, period type, frame of area, offence, period_end, count, national) series."""
+    out = []
+    for (source, ptype), g in k.groupby(["source", "period_type"]):
+        if ptype not in ("month", "rolling_12m", "quarter"):
+            continue
+        g = g.groupby(["area", "offence", "period_end"], as_index=False)["count"].sum()
+        if ptype == "rolling_12m":
+            g = g[g["period_end"].dt.month.isin([3, 6, 9, 12])]
+            run = _longest_run(np.sort(g["period_end"].unique()), 100)
+            g = g[g["period_end"].isin(run)]
+        # A total over the offences counted in every period: a force-wide recording change
+        # shows in it even when each offence alone is too noisy.
+        n_periods = g["period_end"].nunique()
+        steady = g.groupby("offence")["period_end"].nunique()
+        steady = steady[steady == n_periods].index
+        total = (g[g["offence"].isin(steady)].groupby(["area", "period_end"], as_index=False)
+                 ["count"].sum().assign(offence=ALL_OFFENCES))
+        g = pd.concat([g, total], ignore_index=True)
+        national = g.groupby(["offence", "period_end"])["count"].sum().rename("national")
+        g = g.join(national, on=["offence", "period_end"])
+        out.append((source, ptype, g))
+    return out
+
+
+def break_tests(data: DetectInput, progress: Progress | None = None) -> list[Finding]:
+    """Change points in each area's share of the national series, per offence."""
+    k = data.counts
+    if k is None:
+        return []
+    k = k[~k["adjustment"].fillna(False).astype(bool)]
+    prepared = []
+    for source, ptype, g in _series(k):
+        for (area, offence), s in g.groupby(["area", "offence"]):
+            s = s.sort_values("period_end")
+            if len(s) < MIN_POINTS or s["count"].median() < 10:
+                continue
+            prep = _prepare(ptype, s)
+            if prep is not None:
+                prepared.append((source, ptype, area, offence, *prep))
+    # Persistence is estimated per source and offence from all areas (median of each area's
+    # AR(1) coefficient): one area's break cannot inflate it, and 40-odd quarterly points per
+    # area give a badly biased coefficient on their own.
+    rhos: dict[tuple[str, str], list[float]] = {}
+    for source, _, _, offence, y, X, _ in prepared:
+        rhos.setdefault((source, offence), []).append(null_rho(y, X))
+    findings = []
+    with resolve(progress).task("Recording-practice breaks", total=len(prepared)) as advance:
+        for source, ptype, area, offence, y, X, ends in prepared:
+            advance(1)
+            rho = bias_corrected_rho(float(np.median(rhos[(source, offence)])), y.size)
+            f = _one(source, ptype, area, offence, y, X, ends, rho, data.level)
+            if f is not None:
+                findings.append(f)
+    return findings
+
+
+def _prepare(ptype: str, s: pd.DataFrame):
+    """(log share, design without step, period ends) of one series, or None if unusable."""
+    ends = s["period_end"].reset_index(drop=True)
+    if ptype == "rolling_12m":
+        fa = quarterly_flows(s["count"].to_numpy(float))
+        fn = quarterly_flows(s["national"].to_numpy(float))
+        if fa is None or fn is None:
+            return None
+        area_n, nat_n, ends = fa, fn, ends.iloc[1:].reset_index(drop=True)
+        season = ends.dt.quarter.to_numpy()
+        seasons = range(2, 5)
+    else:
+        area_n = s["count"].to_numpy(float)
+        nat_n = s["national"].to_numpy(float)
+        season = ends.dt.month.to_numpy() if ptype == "month" else ends.dt.quarter.to_numpy()
+        seasons = range(2, 13) if ptype == "month" else range(2, 5)
+    ok = (area_n > 0) & (nat_n > area_n)
+    if ok.sum() < MIN_POINTS:
+        return None
+    y = np.log(area_n[ok]) - np.log(nat_n[ok])
+    ends, season = ends[ok].reset_index(drop=True), season[ok]
+    n = y.size
+    X = np.column_stack([np.ones(n)] + [(season == j).astype(float) for j in seasons])
+    return y, X, ends
+
+
+def _one(source, ptype, area, offence, y, X, ends, rho, level) -> Finding | None:
+    got = sup_step_test(y, X, rho)
+    if got is None:
+        return None
+    p, k, b, se = got
+    z = stats.norm.ppf(0.5 + level / 2)
+    when = ends.iloc[k]
+    eff, lo, hi = math.exp(b) - 1, math.exp(b - z * se) - 1, math.exp(b + z * se) - 1
+    flows = "quarterly flows (from rolling 12-month totals)" if ptype == "rolling_12m" else (
+        f"{ptype}ly counts")
+    rows = [{"period": d.strftime("%Y-%m-%d"), "share of national (%)": 100 * math.exp(v)}
+            for d, v in zip(ends, y, strict=True)]
+    return Finding(
+        test=TEST, unit=f"{source}: {area}: {offence}", effect=eff, lower=lo, upper=hi,
+        effect_name="step in share of national at the break",
+        p_value=p, q_value=float("nan"),
+        sentence=(
+            f"{area}'s share of national {offence} ({source}, {flows}) stepped by "
+            f"{100 * eff:+.0f}% ({100 * level:.0f}% CI {100 * lo:+.0f}% to {100 * hi:+.0f}%) "
+            f"from the period ending {when:%Y-%m-%d}, beyond its own trend and season."),
+        level=level,
+        method=f"sup-t step scan on log share of national, season terms, AR(1) prewhitening "
+               f"(rho={rho:.2f}, median over areas), Bonferroni over candidate dates",
+        n=int(y.size),
+        extra={"break_date": when.strftime("%Y-%m-%d"), "period_type": ptype, "source": source,
+               "rho": rho,
+               "chart": line_chart(rows, "period", "share of national (%)",
+                                   f"{area}: {offence}", rule_x=when.strftime("%Y-%m-%d"))},
+    )

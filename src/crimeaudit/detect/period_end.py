@@ -1,0 +1,322 @@
+"""Test 1, period-end effects: cancellations, downgrades and late recording bunched in the last
+days of a month, quarter or financial year.
+
+Record-level data: for each unit (strand, division), daily event counts are modelled by a
+quasi-Poisson regression (Poisson mean, variance scaled by the Pearson dispersion, so
+over-dispersion is allowed) with calendar terms: day of week, one level per calendar month
+(absorbing trend and season), and three nested indicators for the last ``last_days`` days of a
+month, of a quarter and of a financial year. The effect is the rate ratio of the indicator:
+with nesting, the quarter coefficient is the excess at quarter ends *beyond* ordinary month ends.
+Late recording (recorded more than the timeliness limit after the report) is modelled per
+reporting day with the day's reports as exposure.
+
+Monthly aggregate data (``counts``): per offence (and per area) the monthly count is modelled
+with series levels, year levels, smooth seasonality (two harmonics) and days-in-month exposure,
+plus
+indicators for the last month of a quarter and of the financial year (March).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from crimeaudit.detect.charts import bar_chart, line_chart
+from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.detect.periods import PERIOD_WORDS, PERIODS, days_to_month_end, last_days_flags
+from crimeaudit.model.figures import Finding
+from crimeaudit.progress import Progress, resolve
+
+TEST = "period_end"
+MIN_EVENTS = 30
+MEASURE_WORDS = {
+    "cancellations": "cancellations",
+    "downgrades": "reclassifications to a less serious offence",
+    "late_recording": "crimes recorded late",
+}
+
+
+def _daily_design(days: pd.DatetimeIndex, last_days: int, periods: list[str]) -> pd.DataFrame:
+    d = pd.Series(days, index=days)
+    flags = last_days_flags(d, last_days)
+    X = pd.get_dummies(d.dt.weekday, prefix="wd", drop_first=True, dtype=float)
+    ym = pd.get_dummies(d.dt.strftime("%Y-%m"), prefix="ym", drop_first=False, dtype=float)
+    X = pd.concat([X, ym], axis=1)
+    for p in periods:
+        if flags[p].any() and not flags[p].all():
+            X[f"end_{p}"] = flags[p].astype(float)
+    return X
+
+
+def fit_rate_ratios(
+    y: np.ndarray, X: pd.DataFrame, exposure: np.ndarray | None, terms: list[str], level: float,
+    likelihood_ratio: bool = True,
+) -> dict[str, tuple[float, float, float, float]]:
+    """Quasi-Poisson fit; for each indicator term: (rate ratio, lower, upper, one-sided p).
+
+    The interval is Wald on the log scale; the p-value a likelihood-ratio test.
+    """
+    offset = None if exposure is None else np.log(exposure)
+    # Calendar levels with no days left (after masking) carry no information: drop them.
+    X = X.loc[:, X.to_numpy().any(axis=0)]
+    model = sm.GLM(y, X.to_numpy(), family=sm.families.Poisson(), offset=offset)
+    try:
+        res = model.fit(scale="X2", maxiter=100)
+    except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - degenerate data
+        return {}
+    z = stats.norm.ppf(0.5 + level / 2)
+    out = {}
+    cols = list(X.columns)
+    Xa = X.to_numpy()
+    for t in terms:
+        if t not in cols:
+            continue
+        i = cols.index(t)
+        b, se = float(res.params[i]), float(res.bse[i])
+        if not (math.isfinite(b) and math.isfinite(se)) or se <= 0 or abs(b) > 20 or se > 10:
+            continue
+        if not likelihood_ratio:  # large monthly counts: Wald is accurate and cheaper
+            p = float(stats.norm.sf(b / se))
+            out[t] = (math.exp(b), math.exp(b - z * se), math.exp(b + z * se), p)
+            continue
+        # Likelihood-ratio (signed root, deviance scaled by the full model's dispersion):
+        # with a few events a day the Wald z is too liberal.
+        try:
+            reduced = sm.GLM(y, np.delete(Xa, i, axis=1), family=sm.families.Poisson(),
+                             offset=offset).fit(maxiter=100)
+        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover
+            continue
+        lr = max(reduced.deviance - res.deviance, 0.0) / max(res.scale, 1.0)
+        p = float(stats.norm.sf(math.copysign(math.sqrt(lr), b)))
+        out[t] = (math.exp(b), math.exp(b - z * se), math.exp(b + z * se), p)
+    return out
+
+
+def _events(data: DetectInput) -> dict[str, pd.DataFrame]:
+    """Event frames (date, strand, division) per measure, from whatever tables are present."""
+    out: dict[str, pd.DataFrame] = {}
+    c = data.crimes
+    if c is None:
+        return out
+    if "cancelled_at" in c and "status" in c:
+        can = c[(c["status"] == "cancelled") & c["cancelled_at"].notna()]
+        out["cancellations"] = pd.DataFrame(
+            {"date": can["cancelled_at"].dt.normalize(), "strand": can["strand"],
+             "division": can["division"]}
+        )
+    if data.changes is not None:
+        ch = data.changes[data.changes["direction"] == "down"]
+        div = c.set_index("crime_id")["division"]
+        out["downgrades"] = pd.DataFrame(
+            {"date": ch["changed_at"].dt.normalize(), "strand": ch["from_strand"].fillna("unknown"),
+             "division": ch["crime_id"].map(div)}
+        )
+    if "reported_at" in c and c["reported_at"].notna().any():
+        r = c[c["reported_at"].notna()]
+        late = (r["recorded_at"] - r["reported_at"]) > pd.Timedelta(hours=data.timeliness_hours)
+        out["late_recording"] = pd.DataFrame(
+            {"date": r["reported_at"].dt.normalize(), "strand": r["strand"],
+             "division": r["division"], "late": late.to_numpy()}
+        )
+    return out
+
+
+def _units(data: DetectInput, ev: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """(unit label, row mask) for each strand, each division, and targeted strand x division."""
+    members = data.strand_members()
+    units: list[tuple[str, pd.Series]] = [("all", pd.Series(True, index=ev.index))]
+    targeted = {t.strand for t in data.targets.targets}
+    for s, mem in members.items():
+        if s == "all" or (targeted and s not in targeted):
+            continue
+        units.append((f"strand={s}", ev["strand"].isin(mem)))
+    divisions = sorted(d for d in ev["division"].dropna().unique())
+    if len(divisions) > 1:
+        for dv in divisions:
+            units.append((f"division={dv}", ev["division"] == dv))
+            for s in (targeted & set(members)) - {"all"}:
+                mask = (ev["division"] == dv) & ev["strand"].isin(members[s])
+                units.append((f"strand={s}, division={dv}", mask))
+    return units
+
+
+def _profile_chart(ev_dates: pd.Series, days: pd.DatetimeIndex, period: str, title: str) -> dict:
+    """Mean events per day by days before the month end, period-end months against others."""
+    counts = ev_dates.value_counts().reindex(days, fill_value=0)
+    d = pd.Series(days, index=days)
+    before = days_to_month_end(d)
+    if period == "month":
+        label = np.full(len(d), "all months", dtype=object)
+    else:
+        ends = [3, 6, 9, 12] if period == "quarter" else [3]
+        label = np.where(d.dt.month.isin(ends), f"{PERIOD_WORDS[period]}-end months",
+                         "other months")
+    frame = pd.DataFrame({"before": before.to_numpy(), "n": counts.to_numpy(), "months": label})
+    frame = frame[frame["before"] < 14]
+    agg = frame.groupby(["before", "months"], as_index=False)["n"].mean()
+    rows = [{"days before month end": int(r.before), "events per day": float(r.n),
+             "months": r.months} for r in agg.itertuples()]
+    return bar_chart(rows, "days before month end", "events per day", title, color="months")
+
+
+def period_end_records(
+    data: DetectInput, last_days: int = 3, progress: Progress | None = None
+) -> list[Finding]:
+    """Record-level period-end tests for every measure, unit and period the data supports."""
+    progress = resolve(progress)
+    if not data.has_records:
+        return []
+    periods = data.targets.periods
+    findings: list[Finding] = []
+    all_events = _events(data)
+    # Whole calendar months only: a part month would make its month level collinear with
+    # its period-end days.
+    first = data.crimes["recorded_at"].min().normalize()
+    last = data.crimes["recorded_at"].max().normalize()
+    start = first if first.day == 1 else first + pd.offsets.MonthBegin(1)
+    # Skip the first whole month too: cancellations and reclassifications there can only
+    # come from records made since the extract began, so they ramp up through the month and
+    # would look like a month-end excess.
+    start = start + pd.offsets.MonthBegin(1)
+    end = last if last.is_month_end else last - pd.offsets.MonthEnd(1)
+    days = pd.date_range(start, end, freq="D")
+    if len(days) < 60:
+        return []
+    X = _daily_design(days, last_days, list(PERIODS))
+    with progress.task("Period-end effects", total=len(all_events)) as advance:
+        for measure, ev in all_events.items():
+            ev = ev[(ev["date"] >= start) & (ev["date"] <= end)]
+            for unit, mask in _units(data, ev):
+                sub = ev[mask]
+                if measure == "late_recording":
+                    reports = sub["date"].value_counts().reindex(days, fill_value=0)
+                    y = sub.loc[sub["late"], "date"].value_counts().reindex(days, fill_value=0)
+                    keep = reports.to_numpy() > 0
+                    if y.sum() < MIN_EVENTS or keep.sum() < 60:
+                        continue
+                    res = fit_rate_ratios(y.to_numpy()[keep], X[keep], reports.to_numpy()[keep],
+                                          [f"end_{p}" for p in periods], data.level)
+                    dates = sub.loc[sub["late"], "date"]
+                else:
+                    y = sub["date"].value_counts().reindex(days, fill_value=0)
+                    if y.sum() < MIN_EVENTS:
+                        continue
+                    res = fit_rate_ratios(y.to_numpy(), X, None, [f"end_{p}" for p in periods],
+                                          data.level)
+                    dates = sub["date"]
+                for p in periods:
+                    if f"end_{p}" not in res:
+                        continue
+                    rr, lo, hi, pv = res[f"end_{p}"]
+                    findings.append(_finding(measure, unit, p, rr, lo, hi, pv, int(y.sum()),
+                                             last_days, data.level, dates, days))
+            advance(1)
+    return findings
+
+
+def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, dates, days) -> Finding:
+    word = MEASURE_WORDS[measure]
+    beyond = "" if period == "month" else (
+        " beyond the usual month-end pattern" if period == "quarter"
+        else " beyond the usual quarter-end pattern")
+    sentence = (
+        f"{word[0].upper() + word[1:]} ({unit}) ran at {rr:.2f} times the usual daily rate in the "
+        f"last {last_days} days of each {PERIOD_WORDS[period]}{beyond} "
+        f"({100 * level:.0f}% CI {lo:.2f}-{hi:.2f}; {n:,} events)."
+    )
+    return Finding(
+        test=TEST, unit=f"{measure}: {unit}: {period}", effect=rr, lower=lo, upper=hi,
+        effect_name=f"rate ratio, last {last_days} days of {PERIOD_WORDS[period]}",
+        p_value=pv, q_value=float("nan"), sentence=sentence, level=level,
+        method="quasi-Poisson GLM, day-of-week + calendar-month terms, nested period-end "
+               "indicators; one-sided",
+        n=n,
+        extra={"measure": measure, "period": period, "last_days": last_days,
+               "chart": _profile_chart(dates, days, period, f"{word}: {unit}")},
+    )
+
+
+# -- monthly aggregate counts ----------------------------------------------------------------
+
+
+def period_end_counts(data: DetectInput, progress: Progress | None = None) -> list[Finding]:
+    """Quarter-end and financial-year-end month effects in monthly public counts."""
+    k = data.counts
+    if k is None:
+        return []
+    monthly = k[(k["period_type"] == "month") & ~k["adjustment"].fillna(False).astype(bool)]
+    if monthly.empty:
+        return []
+    findings: list[Finding] = []
+    groups = []
+    for source, src in monthly.groupby("source"):
+        for key, series_key in (("offence", "area"), ("area", "offence")):
+            for name, g in src.groupby(key):
+                groups.append((source, key, name, series_key, g))
+    with progress_task(progress, "Period-end effects (monthly counts)", len(groups)) as advance:
+        for source, key, name, series_key, g in groups:
+            f = _monthly_unit(g, series_key, data.level)
+            advance(1)
+            if f is None:
+                continue
+            for period, (rr, lo, hi, p) in f["effects"].items():
+                word = PERIOD_WORDS[period]
+                findings.append(Finding(
+                    test=TEST, unit=f"{source}: {key}={name}: {period}-end month", effect=rr,
+                    lower=lo, upper=hi, effect_name=f"rate ratio, last month of {word}",
+                    p_value=p, q_value=float("nan"),
+                    sentence=(
+                        f"In {source}, {key} {name} recorded {rr:.2f} times the expected monthly "
+                        f"count in the last month of each {word} ({100 * data.level:.0f}% CI "
+                        f"{lo:.2f}-{hi:.2f}), allowing for trend, smooth seasonality and "
+                        f"month length."
+                    ),
+                    level=data.level,
+                    method="quasi-Poisson GLM: series + year levels, 2 seasonal harmonics, "
+                           "days-in-month exposure; two-sided",
+                    n=int(f["n"]),
+                    extra={"source": source, "period": period, "chart": f["chart"]},
+                ))
+    return findings
+
+
+def progress_task(progress: Progress | None, description: str, total: int):
+    return resolve(progress).task(description, total=total)
+
+
+def _monthly_unit(g: pd.DataFrame, series_key: str, level: float) -> dict | None:
+    g = g.groupby([series_key, "period_start"], as_index=False)["count"].sum()
+    g = g[g["count"] >= 0]
+    if g["period_start"].nunique() < 24 or g["count"].sum() < 200:
+        return None
+    t = g["period_start"]
+    m = t.dt.month
+    # Series levels plus year levels (log-additive): a series-by-year grid would be hundreds
+    # of columns for a borough file and adds little once the dispersion is estimated.
+    X = pd.concat([pd.get_dummies(g[series_key].astype(str), dtype=float),
+                   pd.get_dummies(t.dt.year.astype(str), prefix="y", drop_first=True,
+                                  dtype=float)], axis=1)
+    for h in (1, 2):
+        X[f"sin{h}"] = np.sin(2 * np.pi * h * m / 12)
+        X[f"cos{h}"] = np.cos(2 * np.pi * h * m / 12)
+    X["end_quarter"] = m.isin([3, 6, 9, 12]).astype(float)
+    X["end_financial_year"] = (m == 3).astype(float)
+    exposure = t.dt.days_in_month.to_numpy(float)
+    res = fit_rate_ratios(g["count"].to_numpy(float), X, exposure,
+                          ["end_quarter", "end_financial_year"], level, likelihood_ratio=False)
+    if not res:
+        return None
+    # Two-sided here: deferral lowers the period-end month, a push for detections may raise it.
+    effects = {}
+    for term, (rr, lo, hi, p1) in res.items():
+        effects[term.removeprefix("end_")] = (rr, lo, hi, min(1.0, 2 * min(p1, 1 - p1)))
+    total = g.groupby("period_start", as_index=False)["count"].sum()
+    rows = [{"month": r.period_start.strftime("%Y-%m-%d"), "count": float(r.count),
+             "quarter end": bool(r.period_start.month in (3, 6, 9, 12))}
+            for r in total.itertuples()]
+    chart = line_chart(rows, "month", "count", "Monthly count (all series in unit)")
+    return {"effects": effects, "n": g["count"].sum(), "chart": chart}
