@@ -119,8 +119,11 @@ def _pair_fit(a: pd.DataFrame, start, level):
         cols.append(change.to_numpy(float))  # the shared (national) movement
     cols.append(change.to_numpy(float) * unit)  # this area's movement beyond it
     X = np.column_stack(cols)
-    y = np.column_stack([wide[1.0].to_numpy(float), wide[0.0].to_numpy(float)])
-    res = sm.GLM(y, X, family=sm.families.Binomial()).fit(scale="X2", maxiter=100)
+    total = (wide[1.0] + wide[0.0]).to_numpy(float)
+    # Proportions with the totals as variance weights: the two-column form of statsmodels
+    # does not scale the Pearson dispersion by the totals.
+    res = sm.GLM(wide[1.0].to_numpy(float) / total, X, family=sm.families.Binomial(),
+                 var_weights=total).fit(scale="X2", maxiter=100)
     b, se = float(res.params[-1]), float(res.bse[-1])
     if not (math.isfinite(b) and math.isfinite(se)) or se <= 0 or se > 10:
         return None
