@@ -177,3 +177,17 @@ def test_ppi_estimate_from_project_covers_truth(project):
     assert overall.lower < overall.estimate < overall.upper
     assert overall.extra["ppi_half_width"] < overall.extra["classical_half_width"]
     assert any(e.scope.startswith("division=") for e in est[1:])
+
+
+def test_estimate_method_ppi_by_division_and_strand(project):
+    from crimeaudit.audit import draw_sample, estimate, oracle_review
+
+    with Project.open(project) as p:
+        draw_sample(p, kind="srs", size=300, seed=3)
+        oracle_review(p)
+        result = estimate(p, method="ppi", by=["division", "strand"], write=False)
+    scopes = [e.scope for e in result.estimates]
+    assert scopes[0] == "all"
+    assert any(s.startswith("division=") for s in scopes)
+    assert any(s.startswith("strand=") for s in scopes)
+    assert all(e.lower <= e.estimate <= e.upper for e in result.estimates)

@@ -179,7 +179,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     if not 0.5 < level < 1:
         raise AuditError(f"level must be between 0.5 and 1, not {level}")
     if method == "ppi":
-        return _ppi(project, level, by, write)
+        return _ppi(project, level, by, write, sample_id)
     sample = load_sample(project, sample_id)
     decisions = latest_decisions(project, sample.sample_id)
     if decisions.empty:
@@ -265,12 +265,17 @@ def write_estimates(project, result: AuditEstimates) -> str:
     return str(path)
 
 
-def _ppi(project, level: float, by: tuple[str, ...], write: bool) -> AuditEstimates:
+def _ppi(project, level: float, by: tuple[str, ...], write: bool,
+         sample_id: str | None) -> AuditEstimates:
     try:
         from crimeaudit.screen.ppi import estimate_ppi
     except ImportError:
         raise AuditError("the screen has not been run: run crimeaudit screen DIR first") from None
-    ests = list(estimate_ppi(project, level=level, by=list(by)))
+    # estimate_ppi takes one grouping column: the overall figure comes first, then each group.
+    ests = list(estimate_ppi(project, level=level, by=by[0] if by else None,
+                             sample_id=sample_id))
+    for column in by[1:]:
+        ests += list(estimate_ppi(project, level=level, by=column, sample_id=sample_id))[1:]
     result = AuditEstimates(estimates=ests, design={"kind": "ppi"}, level=level, method="ppi")
     if write:
         write_estimates(project, result)

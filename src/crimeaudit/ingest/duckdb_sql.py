@@ -224,6 +224,7 @@ class TargetSQL:
 
     # -- the whole target -----------------------------------------------------------------------
     def select(self, source: str, file_columns: list[str]) -> str:
+        """The converted rows with ``__rn`` and ``__reason`` (NULL when the row loads)."""
         exprs: dict[str, str] = {}
         checks: list[tuple[str, str, str]] = []
         for col in self.table.columns:
@@ -244,7 +245,7 @@ class TargetSQL:
                                    if self.t.adjustment == "negative" else "false")
         # The column travels in the reason (before a unit separator) so that the checks are
         # evaluated once per row, not once for the reason and again for the column.
-        reason = "CASE " + " ".join(
+        why = "CASE " + " ".join(
             f"WHEN {c} THEN {literal(n + SEP)} || {r}" for c, r, n in checks
         ) + " END" if checks else "NULL"
         cols = ", ".join(f"{v} AS {quote_ident(k)}" for k, v in exprs.items())
@@ -252,8 +253,7 @@ class TargetSQL:
         # Trim every text value and read '' as missing once, in an inner projection, rather
         # than in each of the several expressions that use a column.
         clean = f"SELECT __rn, NULLIF(trim(COLUMNS(* EXCLUDE (__rn))), '') FROM {source}"
-        return (f"SELECT __rn, {cols}, {reason} AS __reason "
-                f"FROM ({clean}) WHERE {cond}")
+        return f"SELECT __rn, {cols}, {why} AS __reason FROM ({clean}) WHERE {cond}"
 
     def condition(self, untrimmed: bool = False) -> str:
         """Which rows this target takes (``untrimmed``: on the source as read)."""

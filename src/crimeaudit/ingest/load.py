@@ -206,13 +206,16 @@ class _FileLoader:
                                   self.hash_sql, label,
                                   self.profile.name if table.name == "counts"
                                   else f"{self.profile.name}:{label}")
-            select = builder.select(source, file_cols)
             has_rows = con.execute(f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}"
                                    ).fetchone()[0]
             update = target.mode == "update"
             names = [c for c in table.column_names if not update or c in target.columns]
             con.execute("DROP TABLE IF EXISTS __ca_stage")
-            con.execute(f"CREATE TEMP TABLE __ca_stage AS {select}")
+            # (Tried: a narrow stage of keys and reasons, converting again straight into the
+            # table. Slower: the second pass over the pseudonym lookup cost more than the
+            # materialised stage saved.)
+            con.execute("CREATE TEMP TABLE __ca_stage AS "
+                        + builder.select(source, file_cols))
             for sql in q.key_checks(table.name, table.key, bool(has_rows),
                                     self.profile.check_incident_refs and table.name == "crimes",
                                     update):
@@ -225,11 +228,11 @@ class _FileLoader:
                                   for c in table.key)
                 con.execute(f"UPDATE {q.quote_ident(table.name)} t SET {sets} FROM __ca_stage s "
                             f"WHERE {on} AND s.__reason IS NULL")
-            else:
-                con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
-                            f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
             staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
                                          "NULL) FROM __ca_stage").fetchone()
+            if not update:
+                con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
+                            f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
             rep.tables[table.name] = int(loaded)
             rep.loaded += int(loaded)
             if staged == loaded:
