@@ -91,16 +91,4 @@ def release_tests(data: DetectInput) -> list[Finding]:
                     f"Of {r.n:,} crimes published for {key} {r.unit} in the later release, "
                     f"{r.events:,} ({100 * r.rate:.1f}%) were not in the earlier release, "
                     f"against {100 * r.p0:.1f}% for the other {plural(key)}."), min_n=20)
-    new = appeared(data.crimes, data.previous_crimes)
-    if new["appeared"].sum() >= 5:
-        for key in ("category", "month"):
-            units = new.groupby(key).agg(events=("appeared", "sum"), n=("appeared", "size"))
-            units = units.reset_index().rename(columns={key: "unit"})
-            out += funnel_findings(
-                units, TEST, f"share new in the later release, by {key}",
-                "excess share first published in the later release", "greater", data.level,
-                lambda r, key=key: (
-                    f"Of {r.n:,} crimes published for {key} {r.unit} in the later release, "
-                    f"{r.events:,} ({100 * r.rate:.1f}%) were not in the earlier release, "
-                    f"against {100 * r.p0:.1f}% for the other {plural(key)}."), min_n=20)
     return out
