@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crimeaudit.detect.downgrading import funnel_findings, plural
+from crimeaudit.detect.funnel import unit_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
@@ -30,8 +31,7 @@ def cancellation_tests(data: DetectInput) -> list[Finding]:
     lvl = data.level
     keys = [k for k in ("strand", "division", "officer") if k in c and c[k].nunique() >= 3]
     for key in keys:
-        units = c.groupby(key).agg(events=("cancelled", "sum"), n=("cancelled", "size"))
-        units = units.reset_index().rename(columns={key: "unit"})
+        units = unit_counts(c, key, "cancelled")
         out += funnel_findings(
             units, TEST, f"cancellation rate by {key}", "excess cancellation rate",
             "greater", lvl,
@@ -43,8 +43,7 @@ def cancellation_tests(data: DetectInput) -> list[Finding]:
     if len(can) >= 30:
         can = can.assign(avi=can["cancellation_reason"] == "avi")
         for key in keys:
-            units = can.groupby(key).agg(events=("avi", "sum"), n=("avi", "size"))
-            units = units.reset_index().rename(columns={key: "unit"})
+            units = unit_counts(can, key, "avi")
             out += funnel_findings(
                 units, TEST, f"AVI share of cancellations by {key}",
                 "excess share of cancellations on AVI grounds", "greater", lvl,

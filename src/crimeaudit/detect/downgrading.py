@@ -19,7 +19,7 @@ import re
 import pandas as pd
 
 from crimeaudit.detect.charts import funnel_chart
-from crimeaudit.detect.funnel import funnel_limits, funnel_test
+from crimeaudit.detect.funnel import funnel_limits, funnel_test, unit_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
@@ -119,8 +119,7 @@ def reclassification_tests(data: DetectInput) -> list[Finding]:
             sub = frame if s == "all" else frame[frame["strand"].isin(mem)]
             if sub["down"].sum() < 5:
                 continue
-            units = sub.groupby("division").agg(events=("down", "sum"), n=("down", "size"))
-            units = units.reset_index().rename(columns={"division": "unit"})
+            units = unit_counts(sub, "division", "down")
             out += funnel_findings(
                 units, TEST, f"downgrade rate, strand={s}, by division",
                 "excess share downgraded (vs other divisions)", "greater", lvl,
@@ -136,8 +135,7 @@ def reclassification_tests(data: DetectInput) -> list[Finding]:
     for key in ("division", "changed_by", "quarter"):
         if key not in known or known[key].nunique() < 3:
             continue
-        units = known.groupby(key).agg(events=("is_down", "sum"), n=("is_down", "size"))
-        units = units.reset_index().rename(columns={key: "unit"})
+        units = unit_counts(known, key, "is_down")
         name = "officer" if key == "changed_by" else key
         out += funnel_findings(
             units, TEST, f"down-vs-up asymmetry by {name}",

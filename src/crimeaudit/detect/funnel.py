@@ -26,6 +26,18 @@ import pandas as pd
 from scipy import stats
 
 
+def unit_counts(frame: pd.DataFrame, key: str, flag: str) -> pd.DataFrame:
+    """Events (rows where ``flag`` is true) and totals per ``key``, as funnel units.
+
+    >>> unit_counts(pd.DataFrame({"d": ["a", "a", "b"], "x": [True, False, True]}), "d", "x")
+      unit  events  n
+    0    a       1  2
+    1    b       1  1
+    """
+    units = frame.groupby(key).agg(events=(flag, "sum"), n=(flag, "size"))
+    return units.reset_index().rename(columns={key: "unit"})
+
+
 def _winsorised_phi(z: np.ndarray) -> float:
     if z.size < 3:
         return 1.0

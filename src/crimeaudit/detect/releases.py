@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crimeaudit.detect.downgrading import funnel_findings, plural
+from crimeaudit.detect.funnel import unit_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
@@ -70,8 +71,7 @@ def release_tests(data: DetectInput) -> list[Finding]:
         if diff[measure].sum() < 5:
             continue
         for key in ("category", "month"):
-            units = diff.groupby(key).agg(events=(measure, "sum"), n=(measure, "size"))
-            units = units.reset_index().rename(columns={key: "unit"})
+            units = unit_counts(diff, key, measure)
             out += funnel_findings(
                 units, TEST, f"share that {words}, by {key}", f"excess share that {words}",
                 "greater", data.level,
@@ -82,8 +82,7 @@ def release_tests(data: DetectInput) -> list[Finding]:
     new = appeared(data.crimes, data.previous_crimes)
     if new["appeared"].sum() >= 5:
         for key in ("category", "month"):
-            units = new.groupby(key).agg(events=("appeared", "sum"), n=("appeared", "size"))
-            units = units.reset_index().rename(columns={key: "unit"})
+            units = unit_counts(new, key, "appeared")
             out += funnel_findings(
                 units, TEST, f"share new in the later release, by {key}",
                 "excess share first published in the later release", "greater", data.level,
