@@ -109,7 +109,7 @@ def run_detection(data: DetectInput, progress: Progress | None = None) -> Detect
             found += got
         else:
             run.skipped[test] = "data present but too few events for the test"
-        progress.note(f"{test}: {len(got)} units tested")
+        progress.note(f"{test}: {len(got)} unit{'' if len(got) == 1 else 's'} tested")
     qs = bh_adjust([f.p_value for f in found])
     findings = [replace(f, q_value=q, extra={**f.extra, "significant": q < ALPHA})
                 for f, q in zip(found, qs, strict=True)]
