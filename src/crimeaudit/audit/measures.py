@@ -270,7 +270,9 @@ def _ppi(project, level: float, by: tuple[str, ...], write: bool,
     try:
         from crimeaudit.screen.ppi import estimate_ppi
     except ImportError:
-        raise AuditError("the screen has not been run: run crimeaudit screen DIR first") from None
+        raise AuditError(
+            "the screen has not been run: run crimeaudit screen run DIR first"
+        ) from None
     # estimate_ppi takes one grouping column: the overall figure comes first, then each group.
     ests = list(estimate_ppi(project, level=level, by=by[0] if by else None,
                              sample_id=sample_id))

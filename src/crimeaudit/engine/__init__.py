@@ -44,7 +44,11 @@ class Engine:
         kwargs: dict[str, Any] = {}
         if threads:
             kwargs["threads"] = threads
-        return cls(ibis.duckdb.connect(str(path), **kwargs), "duckdb")
+        backend = ibis.duckdb.connect(str(path), **kwargs)
+        # DuckDB draws its own progress bar on standard output for queries over 2 s, even when
+        # output is piped, which would corrupt `--json` output; crimeaudit shows its own.
+        backend.con.execute("SET enable_progress_bar = false")
+        return cls(backend, "duckdb")
 
     @classmethod
     def pyspark(cls, session: Any | None = None) -> Engine:
@@ -103,6 +107,11 @@ class Engine:
 
     def to_pyarrow(self, expr: ir.Table) -> pa.Table:
         return self.backend.to_pyarrow(expr)
+
+    def to_pyarrow_batches(self, expr: ir.Table, chunk_size: int = 100_000) -> pa.RecordBatchReader:
+        """Stream a table expression as Arrow record batches, for work that must not hold the
+        whole table in memory (scoring a million incidents)."""
+        return self.backend.to_pyarrow_batches(expr, chunk_size=chunk_size)
 
     def to_pandas(self, expr: ir.Table) -> pd.DataFrame:
         return self.backend.execute(expr)

@@ -3,10 +3,10 @@
 1. **Exact**: ``crimes.incident_id`` and the crime references noted on incidents
    (``incidents.crime_refs``), kept where both records exist.
 2. **Probabilistic** (Splink, DuckDB): crimes left without a link are compared with incidents
-   left without one, blocked on the victim pseudonym or on the report date and division, and
-   scored on time proximity, victim, place (text and distance) and whether the offence fits the
-   call type. Each crime takes its best incident above ``threshold``; m and u are estimated by
-   EM and random sampling, so no labels are needed.
+   left without one, blocked on the report hour and division, or the victim on the same day,
+   and scored on time proximity, victim, place (text and distance) and whether the
+   offence fits the call type. Each crime takes its best incident above ``threshold``; m and u
+   are estimated by EM and random sampling, so no labels are needed.
 
 Table ``links``: incident_id, crime_id, match_probability, method ('exact'|'probabilistic').
 """
@@ -73,6 +73,18 @@ def _arrow(relation) -> pa.Table:
     return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
 
 
+def _buckets(ts: str) -> str:
+    """SQL for the blocking keys of a timestamp: its date, its hour and its half-hour-shifted hour.
+
+    Two hour buckets, one shifted by half an hour, mean any two reports less than 30 minutes
+    apart share at least one bucket, without comparing every pair on the same day.
+    """
+    epoch = f"epoch({ts})"
+    return (f" CAST({ts} AS DATE)::VARCHAR AS report_date,"
+            f" CAST(floor({epoch} / 3600) AS BIGINT) AS report_hour,"
+            f" CAST(floor(({epoch} + 1800) / 3600) AS BIGINT) AS report_hour_shifted,")
+
+
 def _family_sql(col: str, mapping: dict[str, str], default: str) -> str:
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in mapping.items())
     return f"CASE {col} {cases} ELSE {default} END"
@@ -99,14 +111,14 @@ def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: P
     left = _arrow(con.sql(
         "SELECT 'c' || crime_id AS unique_id, crime_id AS record_id,"
         " coalesce(c.reported_at, c.recorded_at) AS reported_at,"
-        " CAST(coalesce(c.reported_at, c.recorded_at) AS DATE)::VARCHAR AS report_date,"
+        + _buckets("coalesce(c.reported_at, c.recorded_at)") +
         " victim, location, latitude, longitude, division,"
         " coalesce(s.strand, 'other') AS family"
         " FROM crimes_in c LEFT JOIN strands s USING (offence_code)"
         " WHERE crime_id NOT IN (SELECT crime_id FROM exact_pairs)"))
     right = _arrow(con.sql(
         "SELECT 'i' || incident_id AS unique_id, incident_id AS record_id, reported_at,"
-        " CAST(reported_at AS DATE)::VARCHAR AS report_date,"
+        + _buckets("reported_at") +
         " victim, location, latitude, longitude, division, "
         + _family_sql("call_type", CALL_FAMILY, "'other'") + " AS family"
         " FROM incidents_in WHERE incident_id NOT IN (SELECT incident_id FROM exact_pairs)"))
@@ -128,7 +140,11 @@ def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: P
             cl.ExactMatch("family"),
         ],
         blocking_rules_to_generate_predictions=[
-            block_on("victim"), block_on("report_date", "division"),
+            # Same hour and division (two offset hour grids, so no pair under 30 minutes apart
+            # is missed), or the same victim on the same day. The victim alone is not a
+            # block: a repeat caller would pair every report with every crime.
+            block_on("report_hour", "division"), block_on("report_hour_shifted", "division"),
+            block_on("victim", "report_date"),
         ],
         probability_two_random_records_match=1.0 / max(right.num_rows, 1),
         retain_matching_columns=False,
@@ -137,7 +153,10 @@ def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: P
     with progress.task("Training the linkage model", total=3) as advance:
         linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=settings.seed)
         advance(1)
-        for rule in (block_on("report_date", "division"), block_on("victim")):
+        # EM needs blocks where true matches are common: on a block as loose as hour and
+        # division it settles on "same hour" as the match class (m for the victim near 0).
+        # Each session trains the comparisons its rule does not fix, so the two cover all.
+        for rule in (block_on("location", "report_hour"), block_on("victim", "report_date")):
             # EM on a small force can drive an m probability to 0, which Splink refuses;
             # the other rule's estimates (or Splink's defaults) then stand.
             with contextlib.suppress(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from crimeaudit.screen.errors import ScreenError
@@ -19,7 +20,7 @@ def _linked_incidents(project):
 
 def _need_scores(project):
     if not project.engine.has_table(SCORES_TABLE):
-        raise ScreenError("no screen scores yet: run crimeaudit screen DIR first")
+        raise ScreenError("no screen scores yet: run crimeaudit screen run DIR first")
 
 
 def unrecorded_candidates(project, threshold: float = 0.5, limit: int | None = None,
@@ -59,54 +60,90 @@ def _reason(book, row, head: str) -> str:
 def downgrade_candidates(project, limit: int | None = None, rules=None) -> pd.DataFrame:
     """Recorded crimes whose incident narrative describes a more serious class than recorded.
 
-    A rule with ``implies`` (weapon, injury, entry to a dwelling, force in a theft) whose
-    ``family`` includes the recorded class's strand, and whose implied class is more serious,
-    makes a candidate; ranked by the gap in seriousness, then by P(crime).
+    Two kinds of evidence, each shown in the reason:
+
+    * a rule with ``implies`` (weapon, injury, entry to a dwelling, force in a theft) whose
+      ``family`` includes the recorded class's strand, and whose implied class is more serious;
+    * the screen model's most likely class for the narrative, when it is more serious than the
+      recorded one (it catches what no rule names, e.g. a robbery recorded as a theft).
+
+    Ranked by evidence (both agree, then the model alone, then a rule alone: the order of their
+    precision on held-out simulated forces, see ``benchmarks/results/screen_quality.md``), then
+    by the gap in seriousness, then by P(crime). Columns: rank, crime_id, incident_id,
+    recorded_offence, suggested_offence, seriousness_gap, evidence, p_crime, reason.
     """
     _need_scores(project)
     eng = project.engine
     codes = project.codes
     book = load_rules(rules)
-    implying = [r for r in book.rules if r.implies]
     s = eng.table(SCORES_TABLE)
     links = _linked_incidents(project)
     c = eng.table("crimes")
     c = c.filter(c.status == "recorded").select("crime_id", "offence_code")
     inc = eng.table("incidents").select("incident_id", "narrative")
-    q = (s.filter(s.rule_hits != "").join(links, "incident_id").join(c, "crime_id")
+    # Only rows with a rule hit or a class differing from the recorded one can be candidates:
+    # filtering in the engine keeps the narratives of the other crimes out of memory.
+    q = (s.join(links, "incident_id").join(c, "crime_id")
+         .filter((s.rule_hits != "") | (s.predicted_offence != c.offence_code))
          .join(inc, "incident_id"))
-    df = eng.to_pandas(q)
-    rows = []
-    for r in df.itertuples():
-        hits = set((r.rule_hits or "").split(";"))
-        try:
-            rec = codes.offence(r.offence_code)
-        except KeyError:
+    df = eng.to_pandas(q.select("crime_id", "incident_id", "offence_code", "predicted_offence",
+                                "rule_hits", "p_crime", "narrative"))
+    rank = {k: o.seriousness_rank for k, o in codes.offences.items()}
+    strand = {k: o.strand for k, o in codes.offences.items()}
+    df = df[df.offence_code.isin(rank)].reset_index(drop=True)
+    rec_rank = df.offence_code.map(rank).to_numpy(float)
+    rec_strand = df.offence_code.map(strand)
+    # The strongest rule for each crime, rule by rule over all rows at once.
+    rule_gap = np.zeros(len(df))
+    rule_id = np.full(len(df), None, dtype=object)
+    hits = ";" + df.rule_hits.fillna("") + ";"
+    for rule in book.rules:
+        if not rule.implies or rule.implies not in rank:
             continue
-        best = None
-        for rule in implying:
-            if rule.id not in hits or rec.strand not in rule.family:
-                continue
-            implied = codes.offence(rule.implies)
-            gap = implied.seriousness_rank - rec.seriousness_rank
-            if gap > 0 and (best is None or gap > best[0]):
-                best = (gap, rule, implied)
-        if best:
-            gap, rule, implied = best
-            rows.append({
-                "crime_id": r.crime_id, "incident_id": r.incident_id,
-                "recorded_offence": r.offence_code, "suggested_offence": implied.code,
-                "seriousness_gap": gap, "p_crime": r.p_crime,
-                "reason": (f"recorded {rec.code} ({rec.description}) but the narrative says "
-                           f"{book.explain(r.narrative, rule.id)}; suggests at least "
-                           f"{implied.code} ({implied.description})"),
-            })
-    out = pd.DataFrame(rows, columns=["crime_id", "incident_id", "recorded_offence",
-                                      "suggested_offence", "seriousness_gap", "p_crime",
-                                      "reason"])
-    out = out.sort_values(["seriousness_gap", "p_crime", "crime_id"],
-                          ascending=[False, False, True]).reset_index(drop=True)
+        gap = rank[rule.implies] - rec_rank
+        ok = (hits.str.contains(f";{rule.id};", regex=False) & rec_strand.isin(rule.family)
+              ).to_numpy() & (gap > rule_gap)
+        rule_gap = np.where(ok, gap, rule_gap)
+        rule_id = np.where(ok, rule.id, rule_id)
+    model_gap = np.nan_to_num(df.predicted_offence.map(rank).to_numpy(float) - rec_rank)
+    model_gap = np.where(model_gap > 0, model_gap, 0)
+    keep = (rule_gap > 0) | (model_gap > 0)
+    df, rule_gap, rule_id, model_gap = df[keep], rule_gap[keep], rule_id[keep], model_gap[keep]
+    implies = {r.id: r.implies for r in book.rules if r.implies}
+    by_rule = pd.Series(rule_id, index=df.index).map(implies)
+    suggested = np.where(model_gap > rule_gap, df.predicted_offence, by_rule)
+    evidence = np.select([(rule_gap > 0) & (model_gap > 0), rule_gap > 0],
+                         ["rules and model", "rules"], "model")
+    out = pd.DataFrame({
+        "crime_id": df.crime_id, "incident_id": df.incident_id,
+        "recorded_offence": df.offence_code, "suggested_offence": suggested,
+        "seriousness_gap": np.maximum(rule_gap, model_gap).astype(int), "evidence": evidence,
+        "p_crime": df.p_crime,
+    })
+    out["reason"] = [
+        _downgrade_reason(codes, book, r, rid, narrative, predicted)
+        for r, rid, narrative, predicted in zip(out.itertuples(), rule_id, df.narrative,
+                                                df.predicted_offence, strict=True)]
+    order = out.evidence.map({"rules and model": 0, "model": 1, "rules": 2})
+    out = (out.assign(_order=order)
+           .sort_values(["_order", "seriousness_gap", "p_crime", "crime_id"],
+                        ascending=[True, False, False, True])
+           .drop(columns="_order").reset_index(drop=True))
     if limit:
         out = out.head(limit)
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
+
+
+def _downgrade_reason(codes, book, row, rule_id, narrative, predicted) -> str:
+    rec = codes.offence(row.recorded_offence)
+    sug = codes.offence(row.suggested_offence)
+    says = []
+    if rule_id:
+        says.append(f"the narrative says {book.explain(narrative, rule_id)}")
+    if row.evidence != "rules":
+        model = codes.offence(predicted)
+        says.append(f"the screen model reads it as {model.code} ({model.description}), "
+                    f"P(crime)={row.p_crime:.2f}")
+    return (f"recorded {rec.code} ({rec.description}) but {' and '.join(says)}; "
+            f"suggests at least {sug.code} ({sug.description})")

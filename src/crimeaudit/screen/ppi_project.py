@@ -7,7 +7,7 @@ import pandas as pd
 
 from crimeaudit.model.figures import Estimate
 from crimeaudit.screen.errors import ScreenError
-from crimeaudit.screen.ppi import ppi_stratified_ratio
+from crimeaudit.screen.ppi import PPIResult, coverage_warnings, ppi_stratified_ratio
 
 _YES = {"yes": 1.0, "no": 0.0}
 
@@ -21,7 +21,7 @@ def _population(project, design) -> pd.DataFrame:
     frame["stratum"] = (_strata(frame, design.strata_by) if design.kind == "stratified"
                         else "all")
     if not eng.has_table("screen_scores"):
-        raise ScreenError("no screen scores yet: run crimeaudit screen DIR first")
+        raise ScreenError("no screen scores yet: run crimeaudit screen run DIR first")
     scores = eng.to_pandas(eng.table("screen_scores").select("incident_id", "p_crime"))
     frame = frame.merge(scores.rename(columns={"incident_id": "record_id"}), on="record_id",
                         how="left")
@@ -30,7 +30,7 @@ def _population(project, design) -> pd.DataFrame:
     frame.loc[is_crime, "p_crime"] = 1.0
     if frame.p_crime.isna().any():
         raise ScreenError(f"{int(frame.p_crime.isna().sum())} incidents have no screen score: "
-                          "run crimeaudit screen DIR again")
+                          "run crimeaudit screen run DIR again")
     if eng.has_table("links"):
         linked = set(eng.to_pandas(eng.table("links").select("incident_id")).incident_id)
         frame["r_link"] = np.where(is_crime, 1.0, frame.record_id.isin(linked).astype(float))
@@ -75,18 +75,42 @@ def estimate_from_project(project, level: float = 0.95, by=None, sample_id=None)
         res = ppi_stratified_ratio(strata, level=level)
         cls = ppi_stratified_ratio(strata, level=level, lam=0.0)
         skipped = sorted(set(pop.stratum) - set(strata))
-        out.append(Estimate(
-            measure="recording_rate", scope=scope, estimate=res.estimate, lower=res.lower,
-            upper=res.upper, level=level, method="ppi++" + (" stratified" if len(strata) > 1
-                                                              else ""),
-            n=int(len(lb)), numerator=float((lb.s * lb.r).sum()), denominator=float(lb.s.sum()),
-            notes=("prediction-powered inference (PPI++, power-tuned lambda) combining the "
-                   "screen's P(crime) on every incident with the audited sample; ratio "
-                   "estimated as an M-estimate with a linearised (delta-method) interval"
-                   + (f"; strata with < 2 audited records left out: {skipped}" if skipped
-                      else "")),
-            extra={"lambda": res.lam, "classical_half_width": cls.half_width,
-                   "ppi_half_width": res.half_width, "population": int(len(pop)),
-                   "sample_id": sample.sample_id},
-        ))
+        out.append(_estimate(scope, res, cls, lb, pop, skipped, level, sample.sample_id))
     return out
+
+
+def method_name(res: PPIResult) -> str:
+    """The method string of an estimate: estimator, tuning and interval actually used.
+
+    >>> method_name(PPIResult(0.9, 0.88, 0.92, 0.01, 0.9, 400, 9000, 0.95,
+    ...                       {"strata": 1, "tuning": "cross-fit", "interval": "logit"}))
+    'ppi++ (cross-fit lambda, logit interval)'
+    """
+    strat = " stratified" if res.extra.get("strata", 1) > 1 else ""
+    return f"ppi++{strat} ({res.extra['tuning']} lambda, {res.extra['interval']} interval)"
+
+
+def _estimate(scope, res: PPIResult, cls: PPIResult, lb, pop, skipped, level, sample_id):
+    """One Estimate with the method, the sizes behind it and any coverage warning in notes."""
+    x = res.extra
+    warnings = coverage_warnings(res.n, x["should_record"], x["discordant"])
+    folds = f" over {x['folds']} folds" if x.get("folds") else ""
+    notes = (f"prediction-powered inference (PPI++) combining the screen's P(crime) on all "
+             f"{res.N:,} records of the frame with {res.n:,} audited records "
+             f"({x['should_record']} should have been recorded, {x['discordant']} where the "
+             f"auditor and the screen disagree); lambda power-tuned by {x['tuning']}{folds}; "
+             f"ratio as an M-estimate, delta-method interval on the {x['interval']} scale")
+    if skipped:
+        notes += f"; strata with < 2 audited records left out: {skipped}"
+    if warnings:
+        notes += "; WARNING: " + "; ".join(warnings)
+    return Estimate(
+        measure="recording_rate", scope=scope, estimate=res.estimate, lower=res.lower,
+        upper=res.upper, level=level, method=method_name(res), n=int(len(lb)),
+        numerator=float((lb.s * lb.r).sum()), denominator=float(lb.s.sum()), notes=notes,
+        extra={"lambda": res.lam, "classical_half_width": cls.half_width,
+               "ppi_half_width": res.half_width, "population": int(len(pop)),
+               "sample_id": sample_id, "tuning": x["tuning"], "interval": x["interval"],
+               "discordant": x["discordant"], "should_record": x["should_record"],
+               "warnings": warnings},
+    )

@@ -37,12 +37,26 @@ def load_model(project, progress: Progress | None = None) -> ScreenModel:
     return model
 
 
-def _hits_as_lists(book: RuleBook, narratives) -> list[list[str]]:
-    return book.match(narratives)
+def _score_batch(batch: pa.RecordBatch, book: RuleBook, model: ScreenModel) -> pa.Table:
+    narratives = batch.column("narrative")
+    hit_ids = book.hit_ids(narratives)
+    hits = [h.split(";") if h else [] for h in hit_ids.to_pylist()]
+    p, cls = model.predict(narratives.to_pylist(), batch.column("call_type").to_pylist(),
+                           batch.column("closing_code").to_pylist(), hits)
+    n = batch.num_rows
+    return pa.table({
+        "incident_id": batch.column("incident_id"), "p_crime": pa.array(p, pa.float64()),
+        "predicted_offence": pa.array(cls, pa.string()),
+        "rule_hits": hit_ids, "model_version": pa.repeat(pa.scalar(model.version), n),
+    }).cast(SCORES_SCHEMA)
 
 
 def screen(project, rules: str | Path | None = None, progress: Progress | None = None) -> int:
-    """Score every incident into ``screen_scores``; returns the number scored."""
+    """Score every incident into ``screen_scores``; returns the number scored.
+
+    Incidents stream through in record batches of ``CHUNK`` rows (rules as Arrow kernels, then
+    the model), so memory holds one batch of narratives and the scores, never the whole table.
+    """
     progress = progress or Progress()
     eng = project.engine
     book = load_rules(rules)
@@ -51,18 +65,10 @@ def screen(project, rules: str | Path | None = None, progress: Progress | None =
     total = eng.count("incidents")
     parts = []
     with progress.task("Screening incidents", total=total) as advance:
-        batches = eng.to_pyarrow(inc).to_batches(max_chunksize=CHUNK)
-        for b in batches:
-            d = b.to_pydict()
-            hits = _hits_as_lists(book, b.column("narrative"))
-            p, cls = model.predict(d["narrative"], d["call_type"], d["closing_code"], hits)
-            parts.append(pa.table({
-                "incident_id": d["incident_id"], "p_crime": p.astype(float),
-                "predicted_offence": [str(c) if c else None for c in cls],
-                "rule_hits": [";".join(h) for h in hits],
-                "model_version": [model.version] * len(p),
-            }, schema=SCORES_SCHEMA))
-            advance(b.num_rows)
+        for batch in eng.to_pyarrow_batches(inc, chunk_size=CHUNK):
+            if batch.num_rows:
+                parts.append(_score_batch(batch, book, model))
+                advance(batch.num_rows)
     table = pa.concat_tables(parts) if parts else SCORES_SCHEMA.empty_table()
     eng.write(SCORES_TABLE, table)
     project.log_run("screen", ["incidents"], {"screen_scores": table.num_rows},
@@ -130,7 +136,7 @@ def next_for_review(project, n: int = 50) -> pd.DataFrame:
     """
     eng = project.engine
     if not eng.has_table(SCORES_TABLE):
-        raise ScreenError("no screen scores yet: run crimeaudit screen DIR first")
+        raise ScreenError("no screen scores yet: run crimeaudit screen run DIR first")
     s = eng.table(SCORES_TABLE)
     s = s.mutate(uncertainty=(s.p_crime - 0.5).abs())
     if eng.has_table("audit_samples"):
