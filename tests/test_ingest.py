@@ -248,3 +248,22 @@ def test_missing_columns_name_the_file(project, tmp_path):
     f = write(tmp_path / "crimes.csv", "crime_id,offence_code\nC1,8N\n")
     with pytest.raises(IngestError, match=r"crimes.csv: missing required column\(s\) recorded_at"):
         ingest(project, "canonical", [f])
+
+
+def test_repeated_personal_values_get_the_same_pseudonyms_as_unique_ones(project, tmp_path):
+    # Officers repeat on every row (hashed once per distinct value and joined back); victims
+    # are all different (hashed row by row): both must give exactly the keyed pseudonym of the
+    # trimmed value, and a blank stays missing.
+    officers = ["PC Alpha", " PC Beta ", "PC Gamma", ""]
+    rows = [f"I{i},2013-01-01 10:00:00,ASB,Victim {i},{officers[i % 4]}" for i in range(40)]
+    f = write(tmp_path / "incidents.csv", "incident_id,reported_at,call_type,victim,officer\n"
+              + "\n".join(rows) + "\n")
+    r = ingest(project, "canonical", [f])
+    assert (r.files[0].loaded, r.files[0].quarantined) == (40, 0)
+    inc = project.engine.to_pandas(project.engine.table("incidents")).set_index("incident_id")
+    for i in range(40):
+        name = officers[i % 4].strip()
+        want = pseudonym(b"test-key", name) if name else None
+        got = inc.officer[f"I{i}"]
+        assert (got if isinstance(got, str) else None) == want
+        assert inc.victim[f"I{i}"] == pseudonym(b"test-key", f"Victim {i}")

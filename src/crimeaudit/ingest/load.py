@@ -7,6 +7,9 @@ store as it was; a file already ingested (same SHA-256 and profile) is skipped, 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,10 @@ from crimeaudit.ingest.quarantine import (
 from crimeaudit.ingest.source import SourceFile, inspect_file, transcode_to_utf8
 from crimeaudit.model.schema import TABLES
 from crimeaudit.progress import Progress, resolve
+
+LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing by lookup
+# DuckDB's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
+MEMORY_LIMIT_BYTES = 2 << 30
 
 # Incidents first so that crimes in the same ingest can point at them.
 TABLE_ORDER = ("incidents", "crimes", "classification_changes", "truth_incidents",
@@ -92,6 +99,30 @@ def canonical_table_for(path: Path) -> str:
     )
 
 
+@contextmanager
+def memory_cap(con: Any, limit: int = MEMORY_LIMIT_BYTES) -> Iterator[None]:
+    """Lower DuckDB's memory limit to ``limit`` bytes for the duration (never raise it).
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> with memory_cap(con, 1 << 30):
+    ...     con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    '1.0 GiB'
+    """
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    m = re.fullmatch(r"([\d.]+) ?([KMGT]?i?B)", str(before).strip())
+    units = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+             "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+    if not m or m.group(2) not in units or float(m.group(1)) * units[m.group(2)] <= limit:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit // (1 << 20)}MiB'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
 def _canonical_target(path: Path, src: SourceFile, table: str | None) -> Target:
     name = table or canonical_table_for(path)
     if name not in TABLES:
@@ -115,31 +146,43 @@ class _FileLoader:
         self.key = key
         self.now = now
         self.codes = list(project.codes.offences)
-        self._lookup = False
+        self._lookups: list[str] = []
 
     def hash_sql(self, expr: str) -> str:
-        full = sql_expression(self.key, expr)
-        if not self._lookup:
-            return full
-        # Officers, victims and addresses repeat: each distinct value is hashed once into
-        # __ca_pn and looked up (a hash join); values made by the profile (concatenations,
-        # prefixes) miss the lookup and are hashed in place, so the result is the same.
-        return f"coalesce((SELECT __ca_pp FROM __ca_pn WHERE __ca_pv = {expr}), {full})"
+        return sql_expression(self.key, expr)
 
-    def _pseudonym_lookup(self, source: str, columns: list[str]) -> None:
-        """Hash the distinct values of the personal ``columns`` once (as read and trimmed)."""
-        self.con.execute("DROP TABLE IF EXISTS __ca_pn")
-        self._lookup = False
+    def _pseudonym_lookups(self, source: str, columns: list[str]) -> dict[str, str]:
+        """Hash the distinct values of those personal ``columns`` that repeat, once each.
+
+        Officers and addresses repeat heavily: hashing each distinct value once and joining it
+        back saves most of the HMAC work. Mostly-unique columns (victims) gain nothing from a
+        lookup, so they are hashed in place. An approximate distinct count over the first rows
+        decides, cheaply (the choice changes the cost, never the pseudonyms).
+        """
+        self._drop_lookups()
         if not columns:
-            return
-        values = " UNION ".join(
-            f"SELECT {v} AS __ca_pv FROM {source}"
-            for c in columns for v in (q.quote_ident(c), f"NULLIF(trim({q.quote_ident(c)}), '')")
-        )
-        self.con.execute(f"CREATE TEMP TABLE __ca_pn AS SELECT __ca_pv, "
-                         f"{sql_expression(self.key, '__ca_pv')} AS __ca_pp "
-                         f"FROM ({values}) WHERE __ca_pv IS NOT NULL")
-        self._lookup = True
+            return {}
+        trimmed = [q.trimmed(q.quote_ident(c)) for c in columns]
+        row = self.con.execute(
+            "SELECT count(*), " + ", ".join(f"approx_count_distinct({t})" for t in trimmed)
+            + f" FROM (SELECT * FROM {source} LIMIT {LOOKUP_SAMPLE})").fetchone()
+        out: dict[str, str] = {}
+        for c, t, distinct in zip(columns, trimmed, row[1:], strict=True):
+            if distinct * 2 > row[0]:
+                continue
+            name = f"__ca_pn{len(out)}"
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT __ca_pv, "
+                             f"{sql_expression(self.key, '__ca_pv')} AS __ca_pp "
+                             f"FROM (SELECT DISTINCT {t} AS __ca_pv FROM {source}) "
+                             f"WHERE __ca_pv IS NOT NULL")
+            out[c] = name
+            self._lookups.append(name)
+        return out
+
+    def _drop_lookups(self) -> None:
+        for name in self._lookups:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self._lookups = []
 
     def _read(self, src: SourceFile, tmp: Path) -> tuple[list[tuple[int, str, str, str]], int]:
         """Create temp table __ca_src (all text, __rn) and return the rejected lines."""
@@ -197,7 +240,9 @@ class _FileLoader:
                 if TABLES[target.table].column(name).personal:
                     personal.update(spec.source_columns)
         quarantine: list[pa.Table] = []
-        self._pseudonym_lookup(source, [c for c in file_cols if c in personal])
+        plain = {spec.source for t in targets for spec in t.columns.values()
+                 if isinstance(spec.source, str) and spec.source in personal}
+        lookups = self._pseudonym_lookups(source, [c for c in file_cols if c in plain])
         raw_text = q.raw_text_sql(file_cols, src.delimiter, personal, self.hash_sql)
         for target in targets:
             table = TABLES[target.table]
@@ -205,21 +250,29 @@ class _FileLoader:
             builder = q.TargetSQL(target, self.profile.crosswalks, self.codes, personal,
                                   self.hash_sql, label,
                                   self.profile.name if table.name == "counts"
-                                  else f"{self.profile.name}:{label}")
+                                  else f"{self.profile.name}:{label}", lookups)
             has_rows = con.execute(f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}"
                                    ).fetchone()[0]
             update = target.mode == "update"
+            refs = self.profile.check_incident_refs and table.name == "crimes"
             names = [c for c in table.column_names if not update or c in target.columns]
             con.execute("DROP TABLE IF EXISTS __ca_stage")
-            # (Tried: a narrow stage of keys and reasons, converting again straight into the
-            # table. Slower: the second pass over the pseudonym lookup cost more than the
-            # materialised stage saved.)
-            con.execute("CREATE TEMP TABLE __ca_stage AS "
-                        + builder.select(source, file_cols))
-            for sql in q.key_checks(table.name, table.key, bool(has_rows),
-                                    self.profile.check_incident_refs and table.name == "crimes",
-                                    update):
+            # Updates (outcomes joined onto loaded crimes) and unpivoted rows (several per
+            # line, so the line number does not name one) are small: stage every value.
+            staged_values = update or source != "__ca_src"
+            if staged_values:
+                con.execute("CREATE TEMP TABLE __ca_stage AS " + builder.select(source, file_cols))
+            else:
+                # Only the verdicts are staged (row number, key, reason): the values are
+                # converted again on the way into the table, which is cheaper than
+                # materialising every converted column of the file first.
+                keep = list(dict.fromkeys([*table.key, *(["incident_id"] if refs else [])]))
+                con.execute("CREATE TEMP TABLE __ca_stage AS "
+                            + builder.check_select(source, keep))
+            for sql in q.key_checks(table.name, table.key, bool(has_rows), refs, update):
                 con.execute(sql)
+            staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
+                                         "NULL) FROM __ca_stage").fetchone()
             cols = ", ".join(q.quote_ident(c) for c in names)
             if update:
                 sets = ", ".join(f"{q.quote_ident(c)} = s.{q.quote_ident(c)}" for c in names
@@ -228,11 +281,18 @@ class _FileLoader:
                                   for c in table.key)
                 con.execute(f"UPDATE {q.quote_ident(table.name)} t SET {sets} FROM __ca_stage s "
                             f"WHERE {on} AND s.__reason IS NULL")
-            staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
-                                         "NULL) FROM __ca_stage").fetchone()
-            if not update:
+            elif staged_values:
                 con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
                             f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
+            else:
+                # With nothing quarantined there is no need to match rows to verdicts.
+                verdicts = "__ca_stage" if staged != loaded else None
+                inserted = con.execute(
+                    f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
+                    + builder.insert_select(source, names, verdicts)).fetchone()[0]
+                if inserted != loaded:
+                    raise IngestError(f"{src.path}: internal error: {loaded} rows passed the "
+                                      f"checks but {inserted} were written to {table.name}")
             rep.tables[table.name] = int(loaded)
             rep.loaded += int(loaded)
             if staged == loaded:
@@ -256,9 +316,9 @@ class _FileLoader:
             raise IngestError(f"{src.path}: internal error: read {rep.read} rows but loaded "
                               f"{rep.loaded} and quarantined {rep.quarantined}")
         con.execute("DROP VIEW IF EXISTS __ca_src")
-        for t in ("__ca_raw", "__ca_long", "__ca_stage", "__ca_pn"):
+        for t in ("__ca_raw", "__ca_long", "__ca_stage"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
-        self._lookup = False
+        self._drop_lookups()
         return rep
 
     def _write_quarantine(self, src: SourceFile, parts: list[pa.Table],
@@ -356,7 +416,7 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     engine = project.engine
     tmp = project.folder("ingest-tmp")
     try:
-        with engine.transaction():
+        with memory_cap(engine.backend.con), engine.transaction():
             ensure_tables(engine)
             loader = _FileLoader(project, prof, key.key, now)
             done = engine.table(FILES_TABLE)

@@ -11,6 +11,7 @@ encoding, which delimiter, which columns.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -55,17 +56,43 @@ def _detect_delimiter(header: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) else ","
 
 
+CHUNK = 16 << 20  # bytes read at a time: the whole file is never held in memory
+
+
+def _scan(path: Path) -> tuple[str, bytes, bool, bool]:
+    """One streaming pass: SHA-256, the first chunk, whether anything but whitespace is in the
+    file, and whether it is valid UTF-8 (plain ASCII chunks are not decoded at all)."""
+    sha = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head, content, utf8 = b"", False, True
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+            head = head or chunk
+            content = content or bool(chunk.strip())
+            if utf8 and not (chunk.isascii() and not decoder.getstate()[0]):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return sha.hexdigest(), head, content, utf8
+
+
 def inspect_file(path: str | Path, fmt: str = "auto", encoding: str = "auto",
                  delimiter: str = "auto") -> SourceFile:
     """Hash the file and detect its format, encoding and delimiter; refuse unreadable files."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    sha, head, content, utf8 = _scan(path)
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
-    if not data.strip():
+    if not content:
         raise IngestError(f"{path}: the file is empty; nothing was loaded from it")
     if fmt == "parquet":
         try:
@@ -75,18 +102,24 @@ def inspect_file(path: str | Path, fmt: str = "auto", encoding: str = "auto",
                 f"{path}: not a readable Parquet file ({exc}); nothing was loaded from it"
             ) from None
         return SourceFile(path, sha, "parquet", columns=cols)
-    head = data[:65536]
-    if b"\x00" in head or data.startswith(b"PAR1"):
+    if b"\x00" in head[:65536] or head.startswith(b"PAR1"):
         raise IngestError(f"{path}: binary data, not a text (CSV) file; nothing was loaded")
-    enc = _detect_encoding(data) if encoding == "auto" else encoding
+    if encoding != "auto":
+        enc = encoding
+    elif head.startswith(b"\xef\xbb\xbf"):
+        enc = "utf-8-sig"
+    elif utf8:
+        enc = "utf-8"
+    else:  # damaged UTF-8 or the Windows code page: look at the whole file
+        enc = _detect_encoding(path.read_bytes())
     if enc == "windows-1252":
         try:
-            data.decode("cp1252")
+            path.read_bytes().decode("cp1252")
         except UnicodeDecodeError as exc:
             raise IngestError(
                 f"{path}: byte {exc.start} is neither UTF-8 nor Windows-1252; nothing loaded"
             ) from None
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    first = head.split(b"\n", 1)[0].rstrip(b"\r")
     header = first.decode("cp1252" if enc == "windows-1252" else "utf-8", errors="replace")
     header = header.lstrip("\ufeff")
     delim = _detect_delimiter(header) if delimiter == "auto" else delimiter
