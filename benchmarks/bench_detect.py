@@ -1,23 +1,31 @@
 """Validate the detectors by simulation: false alarms, power, and speed; and the public data.
 
+    .venv/bin/python benchmarks/bench_detect.py simulated [--forces 200] [--incidents 0]
+        [--workers 2] [--log FILE] [--first-seed 1000]
+    .venv/bin/python benchmarks/bench_detect.py simulated-table FILE [--incidents 0]
     .venv/bin/python benchmarks/bench_detect.py power [--forces 200] [--crimes 40000]
     .venv/bin/python benchmarks/bench_detect.py speed [--incidents 1000000]
-    .venv/bin/python benchmarks/bench_detect.py simulated [--forces 20] [--incidents 150000]
     .venv/bin/python benchmarks/bench_detect.py public [--out DIR]
 
-``power``: for each record-level test, ``--forces`` compliant forces and as many with the effect
-injected at its documented size; a force "raises a finding" when the test gives any unit
-q < 0.05 (BH over that test's units in that force). Forces are calibration forces from
-``crimeaudit.detect.calibration`` (the record-level tables drawn directly: the full simulator
-was not available when this ran, and hundreds of whole-force simulations would not fit the
-shared machine). Also: a whole run (every test, BH across all) on compliant forces, and the
-break test on synthetic stationary rolling 12-month series.
+``simulated`` (the headline validation): for each seed, a whole force from
+``crimeaudit.simulate``'s ``compliant`` scenario and one from the same scenario with every
+mechanism injected by scenario overrides; each check of :data:`SIM_CHECKS` runs on both, and a
+force "raises a finding" when the check gives any unit q < 0.05 (BH over that check's units).
+``--incidents 0`` is the scenario's own volume (600 a day for a financial year, about 220,000
+incidents). Parallel over ``--workers`` processes; ``--log`` appends one JSON line per seed and
+is resumable (seeds already in it are skipped), ``simulated-table`` rewrites the table from it.
+
+``power``: the same record-level checks on calibration forces from
+``crimeaudit.detect.calibration`` (record-level tables drawn directly: cheap, but not the
+project's simulator), plus whole runs on compliant forces and the break test on synthetic
+stationary rolling 12-month series.
 
 ``speed``: ``crimeaudit detect`` (load from the store, every test, write findings) on a force of
 ``--incidents`` incidents simulated by ``crimeaudit.simulate`` (kent-2013), against a force a
 tenth the size measured in the same run.
 
-``public``: every applicable test on /work/shared/data (the worked example's numbers).
+``public``: each public source in /work/shared/data ingested through its profile into its own
+project, then ``detect_project`` (the worked example's numbers).
 Writes benchmarks/results/detect*.md.
 """
 
@@ -38,11 +46,12 @@ import pandas as pd
 
 from crimeaudit.detect import DetectInput, run_detection
 from crimeaudit.detect.breaks import break_tests
-from crimeaudit.detect.bunching import bunching_tests
+from crimeaudit.detect.bunching import bunching_tests, thresholds_from
 from crimeaudit.detect.calibration import Injection, calibration_force
 from crimeaudit.detect.cancellations import cancellation_tests
 from crimeaudit.detect.deferral import deferral_tests
-from crimeaudit.detect.downgrading import reclassification_tests
+from crimeaudit.detect.displacement import incident_displacement
+from crimeaudit.detect.downgrading import pair_ratio_tests, reclassification_tests
 from crimeaudit.detect.multiplicity import bh_adjust
 from crimeaudit.detect.period_end import period_end_records
 from crimeaudit.detect.targets import parse_targets
@@ -211,6 +220,43 @@ SIM_INJECTION = {
                         "cancellation_multiplier": 2.0, "deferral_probability": 0.10},
     "bunching": [{"offences": ["46"], "threshold": 200, "share": 0.10}],
 }
+SIM_DOWNGRADE = ("East", {"violence": 0.10})
+
+# (test, injected effect as stated in the table, runs on a DetectInput). Each is run the way a
+# user runs it: with the targets file declaring the quarter for the two period tests, and with
+# no targets file (every period and strand tested, BH over all of them; marked *, run on every
+# UNTARGETED_EVERY-th seed only, to keep the run within the shared machine's budget). Checks
+# with no effect injected run on the compliant forces only.
+UNTARGETED_EVERY = 4
+SIM_CHECKS = [
+    ("period_end (cancellations), quarter target declared",
+     "cancellation rate x2 in the last 3 days of each quarter",
+     lambda d: [f for f in period_end_records(_with(d, QUARTER_ALL), 3)
+                if f.unit.startswith("cancellations")]),
+    ("period_end (all measures), no targets *",
+     "cancellation rate x2 in the last 3 days of each quarter",
+     lambda d: period_end_records(d, 3)),
+    ("deferral, quarter target declared",
+     "10% of crimes due in the last 3 days of a quarter recorded 0.5-48 h after it ends",
+     lambda d: deferral_tests(_with(d, QUARTER_ALL), 3)),
+    ("deferral, no targets *",
+     "10% of crimes due in the last 3 days of a quarter recorded 0.5-48 h after it ends",
+     lambda d: deferral_tests(d, 3)),
+    ("downgrading (reclassifications and pair ratios)",
+     "10% of violent crimes in division East (1 of 4) downgraded",
+     lambda d: reclassification_tests(d) + pair_ratio_tests(d)),
+    ("bunching",
+     "10% of shoplifting (46) values in [200, 400) moved to [180, 200)",
+     lambda d: bunching_tests(d, thresholds_from(d), n_boot=0)),
+    ("cancellations (funnels by strand, division, officer)", None, cancellation_tests),
+    ("displacement (crimes per feeding incident)", None, incident_displacement),
+]
+
+
+def _with(data, targets):
+    from dataclasses import replace
+
+    return replace(data, targets=targets)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -220,85 +266,179 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def simulated(forces: int, incidents: int) -> None:
-    """Cross-check on whole simulated forces: compliant against all mechanisms injected."""
-    from crimeaudit.simulate import Scenario, load_scenario, simulate
+def simulated_scenarios():
+    """The ``compliant`` scenario, and the same with every mechanism injected at once."""
+    from crimeaudit.simulate import Scenario, load_scenario
 
-    warnings.simplefilter("ignore")
     base = load_scenario("compliant").model_dump(mode="json")
     over = dict(SIM_INJECTION)
     divisions = [dict(d) for d in base["divisions"]]
-    divisions[2]["downgrading"] = {"violence": 0.10}  # East: 10% of violent crimes downgraded
+    name, rates = SIM_DOWNGRADE
+    for d in divisions:
+        if d["name"] == name:
+            d["downgrading"] = rates
     over["divisions"] = divisions
-    injected = Scenario.model_validate(_merge(base, over))
-    compliant = Scenario.model_validate(base)
-    checks = [(name, fn, targets) for name, _, _, fn, targets in CASES]
-    hits = {name: [0, 0] for name, _, _ in checks}
+    return Scenario.model_validate(base), Scenario.model_validate(_merge(base, over))
+
+
+def simulated_force(args) -> dict:
+    """One seed: simulate the compliant and the injected force, run each check on both.
+
+    Returns, per check and force kind, the smallest q (BH over that check's units).
+    """
+    seed, incidents, every = args
+    from threadpoolctl import threadpool_limits
+
+    from crimeaudit.simulate import simulate
+
+    warnings.simplefilter("ignore")
+    threadpool_limits(limits=1, user_api="blas")  # as run_detection does (small fits)
+    out = {"seed": seed}
+    for kind, scen in zip(("compliant", "injected"), simulated_scenarios(), strict=True):
+        t0 = time.perf_counter()
+        # incidents 0: the scenario's own volume (600 a day over its financial year).
+        t = simulate(scen, seed=seed, n_incidents=incidents or None).tables
+        out[f"{kind}:simulate_s"] = time.perf_counter() - t0
+        data = DetectInput.from_frames(crimes=t["crimes"], incidents=t["incidents"],
+                                       changes=t["classification_changes"])
+        out[f"{kind}:crimes"] = len(data.crimes)
+        out[f"{kind}:incidents"] = len(t["incidents"])
+        for name, effect, fn in SIM_CHECKS:
+            if (name.endswith("*") and seed % every) or (kind == "injected" and not effect):
+                continue
+            t0 = time.perf_counter()
+            q = bh_adjust([f.p_value for f in fn(data)])
+            out[f"{kind}:{name}"] = min((x for x in q if x == x), default=float("nan"))
+            out[f"{kind}:{name}:s"] = time.perf_counter() - t0
+    return out
+
+
+def simulated(forces: int, incidents: int, workers: int, log: Path | None = None,
+              first_seed: int = 1000) -> None:
+    """Validation on whole simulated forces: ``forces`` compliant and ``forces`` injected."""
+    import multiprocessing as mp
+
+    compliant, _ = simulated_scenarios()
     t_all = time.perf_counter()
-    for i in range(forces):
-        for j, scen in enumerate((compliant, injected)):
-            sim = simulate(scen, seed=100 + i, n_incidents=incidents)
-            t = sim.tables
-            for name, fn, targets in checks:
-                data = DetectInput.from_frames(crimes=t["crimes"],
-                                               changes=t["classification_changes"])
-                if targets is not None:
-                    data.targets = targets
-                hits[name][j] += _raised(fn(data))
-    lines = ["# Detect: cross-check on whole simulated forces", "",
-             f"`crimeaudit.simulate`, {forces} forces of {incidents:,} incidents (one "
-             "financial year) from the `compliant` scenario, and as many from the same "
-             "scenario with every mechanism injected at once (scenario overrides: "
-             "`target_pressure` on all strands, quarter, last 3 days, cancellation multiplier "
-             "2, deferral probability 0.10; division East `downgrading: {violence: 0.10}`; "
-             "`bunching` of offence 46 at 200, share 0.10). Each test is judged on its own "
-             "findings (BH over its units).", "",
-             "| test | false alarms (compliant) | power (injected) |", "|---|---|---|"]
-    for name, (fa, pw) in hits.items():
-        lines.append(f"| {name} | {_wilson(fa, forces)} | {_wilson(pw, forces)} |")
-    lines += ["", f"Total time {time.perf_counter() - t_all:,.0f} s."]
+    rows = []
+    if log is not None and log.exists():  # resume: seeds already in the log are not rerun
+        rows = [json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x]
+    done = {r["seed"] for r in rows}
+    jobs = [(first_seed + i, incidents, UNTARGETED_EVERY) for i in range(forces)
+            if first_seed + i not in done]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for r in pool.imap_unordered(simulated_force, jobs):
+            rows.append(r)
+            if log is not None:
+                with log.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(r) + "\n")
+            if len(rows) % 10 == 0:
+                print(f"{len(rows)} forces, {time.perf_counter() - t_all:,.0f} s", flush=True)
+    df = pd.DataFrame(rows).sort_values("seed")
+    took = time.perf_counter() - t_all
+    lines = simulated_table(df, incidents, compliant.period, took, workers, first_seed)
     (RESULTS / "detect-simulated.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 
-def _scaffold():
-    """The public-data loaders (test scaffolding) in tests/test_detect_public.py."""
+def simulated_table(df, incidents, period, took, workers, first_seed) -> list[str]:
+    n = len(df)
+    crimes = int(df["compliant:crimes"].median())
+    if "compliant:incidents" in df:
+        incidents = int(df["compliant:incidents"].median())
+    lines = ["# Detect: false alarms and power on whole simulated forces", "",
+             f"Each force is simulated from incidents up by `crimeaudit.simulate`: {n} forces "
+             f"of {incidents:,} incidents (one financial year, {period.start} to {period.end}; "
+             f"median {crimes:,} crime records) from the `compliant` scenario, and {n} from "
+             "the same scenario with every mechanism injected at once (scenario overrides: "
+             "`target_pressure` on all strands, quarter, last 3 days, "
+             "`cancellation_multiplier: 2`, `deferral_probability: 0.10`; division East "
+             "`downgrading: {violence: 0.10}`; `bunching` of offence 46 at 200, share 0.10). "
+             f"Seeds {first_seed} onwards; the same seed for the compliant and the injected "
+             "force.", "",
+             "A force *raises a finding* when the check gives any unit q < 0.05 "
+             "(Benjamini-Hochberg over that check's units in that force). Target: false "
+             "alarms <= 5% on compliant forces, power >= 80% on injected ones. 95% Wilson "
+             "intervals.", "",
+             "| test | effect injected (size used) | false alarms (compliant) | "
+             "power (injected) | median s per force |", "|---|---|---|---|---|"]
+    for name, effect, _ in SIM_CHECKS:
+        comp = df[f"compliant:{name}"].dropna()
+        fa = int((comp < 0.05).sum())
+        power_cell = "- (none injected)"
+        if effect:
+            inj = df[f"injected:{name}"].dropna()
+            power_cell = _wilson(int((inj < 0.05).sum()), len(inj))
+        sec = statistics.median(df[f"compliant:{name}:s"].dropna())
+        lines.append(f"| {name} | {effect or 'none (false-alarm check only)'} | "
+                     f"{_wilson(fa, len(comp))} | {power_cell} | {sec:.2f} |")
+    sim_s = statistics.median(df["compliant:simulate_s"])
+    lines += ["", f"\\* run on every {UNTARGETED_EVERY}th seed only "
+              f"({int(df[f'compliant:{SIM_CHECKS[1][0]}'].notna().sum())} forces of each kind).",
+              "", f"Median simulation time per force {sim_s:.1f} s; total {took / 60:,.1f} min "
+              f"over {workers} processes (nice 10) on a shared 2-core machine."]
+    return lines
+
+
+def _public_scaffold():
+    """The public-data project builder of tests/test_detect_public.py (ingest profiles)."""
     path = Path(__file__).parent.parent / "tests" / "test_detect_public.py"
-    spec = importlib.util.spec_from_file_location("detect_public_scaffold", path)
+    spec = importlib.util.spec_from_file_location("detect_public", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
+PUBLIC_LABELS = {
+    "ons": "ONS rec-crime-pfa (profile `ons-pfa`)",
+    "mps": "MPS borough monthly, both files (profile `mps-borough-monthly`)",
+    "lapd": "LAPD 2020 sample (profile `lapd`)",
+    "city-later": "City of London, later release, against the earlier one "
+                  "(profile `police-uk-street`, `--previous-release`)",
+}
+
+
 def public(out: Path | None) -> None:
+    """``crimeaudit ingest`` then ``crimeaudit detect`` on each public source."""
+    from crimeaudit.detect import detect_project
+
     warnings.simplefilter("ignore")
-    s = _scaffold()
-    counts = pd.concat([s.ons_counts(), s.mps_counts(), s.lapd_counts()], ignore_index=True)
-    t0 = time.perf_counter()
-    agg = run_detection(DetectInput.from_frames(counts=counts))
-    city = run_detection(DetectInput.from_frames(
-        crimes=s.police_uk_crimes("later-release"),
-        previous_crimes=s.police_uk_crimes("earlier-release")))
-    took = time.perf_counter() - t0
+    s = _public_scaffold()
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        projects = s.build_public_projects(Path(tmp))
+        ingest_s = time.perf_counter() - t0
+        runs, took = {}, {}
+        for name in PUBLIC_LABELS:
+            t0 = time.perf_counter()
+            prev = projects["city-earlier"] if name == "city-later" else None
+            runs[name] = detect_project(projects[name], previous_dir=prev)
+            took[name] = time.perf_counter() - t0
+            print(name, runs[name].summary(), f"{took[name]:.0f} s", flush=True)
     lines = ["# Detect on the real public data", "",
-             f"Counts: ONS rec-crime-pfa, MPS borough monthly (two files), LAPD 2020 sample; "
-             f"records: the two City of London data.police.uk releases. {took:.0f} s.", ""]
-    for label, run in (("public counts", agg), ("City of London releases", city)):
-        lines += [f"## {label}", "", f"Tests run: {', '.join(run.tests_run)}; skipped: "
+             "Each source ingested through its profile into its own project "
+             "(`crimeaudit ingest DIR --profile ...`), then `crimeaudit detect DIR` "
+             f"(every applicable test, BH across the project's findings). Ingest {ingest_s:.0f} s "
+             "for all five projects.", ""]
+    for name, label in PUBLIC_LABELS.items():
+        run = runs[name]
+        lines += [f"## {label}", "", f"Detect {took[name]:.0f} s. Tests run: "
+                  f"{', '.join(run.tests_run) or 'none'}; skipped: "
                   + "; ".join(f"{k} ({v})" for k, v in run.skipped.items()), "",
                   "| test | units tested | q < 0.05 |", "|---|---|---|"]
-        df = pd.DataFrame([{"test": f.test, "sig": f.q_value < 0.05} for f in run.findings])
+        df = pd.DataFrame([{"test": f.test, "sig": f.q_value < 0.05} for f in run.findings],
+                          columns=["test", "sig"])
         for test, g in df.groupby("test"):
             lines.append(f"| {test} | {len(g):,} | {int(g['sig'].sum()):,} |")
         lines += ["", "Strongest findings:", ""]
-        for f in run.significant()[:15]:
+        for f in run.significant()[:12]:
             lines.append(f"- [{f.test}] {f.sentence} (q={f.q_value:.2g})")
         lines.append("")
     (RESULTS / "detect-public.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        for label, run in (("counts", agg), ("city", city)):
-            (out / f"findings-{label}.json").write_text(json.dumps(
+        for name, run in runs.items():
+            (out / f"findings-{name}.json").write_text(json.dumps(
                 [f.to_dict() for f in run.findings], default=str), encoding="utf-8")
 
 
@@ -312,8 +452,17 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("speed")
     s.add_argument("--incidents", type=int, default=1_000_000)
     m = sub.add_parser("simulated")
-    m.add_argument("--forces", type=int, default=20)
-    m.add_argument("--incidents", type=int, default=150_000)
+    m.add_argument("--forces", type=int, default=200)
+    m.add_argument("--incidents", type=int, default=100_000)
+    m.add_argument("--workers", type=int, default=2)
+    m.add_argument("--log", type=Path, default=None,
+                   help="append one JSON line per seed; seeds already in it are skipped")
+    m.add_argument("--first-seed", type=int, default=1000)
+    t = sub.add_parser("simulated-table", help="rewrite the table from a simulated --log")
+    t.add_argument("log", type=Path)
+    t.add_argument("--incidents", type=int, default=100_000)
+    t.add_argument("--minutes", type=float, default=float("nan"))
+    t.add_argument("--first-seed", type=int, default=1000)
     u = sub.add_parser("public")
     u.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -322,8 +471,14 @@ def main(argv: list[str] | None = None) -> None:
         power(args.forces, args.crimes, args.whole_runs)
     elif args.cmd == "speed":
         speed(args.incidents)
+    elif args.cmd == "simulated-table":
+        compliant, _ = simulated_scenarios()
+        df = pd.DataFrame([json.loads(x) for x in args.log.read_text().splitlines() if x])
+        lines = simulated_table(df.sort_values("seed"), args.incidents, compliant.period,
+                                60 * args.minutes, 2, args.first_seed)
+        (RESULTS / "detect-simulated.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     elif args.cmd == "simulated":
-        simulated(args.forces, args.incidents)
+        simulated(args.forces, args.incidents, args.workers, args.log, args.first_seed)
     else:
         public(args.out)
 

@@ -1,13 +1,14 @@
 """Test 5, threshold bunching: recorded property values heaping just below a threshold.
 
 Where a classification or a target depends on a value threshold, values can be nudged just
-under it. The counterfactual is a smooth density: values are binned, a Poisson regression with
-a polynomial in the bin centre is fitted on the bins *outside* a window around the threshold,
-and the excess in the window just below the threshold is ``observed / predicted - 1``. The
-p-value comes from the fitted prediction's variance plus Poisson (over-dispersed) noise; the
-interval from a bootstrap of the records. Round-number heaping (100, 200, ...) is a known
-natural pattern: the window is ``[threshold - width, threshold)``, so a heap *at* a round
-threshold is not counted, but heaps at 150 or 190 would be.
+under it. The counterfactual is a smooth density: values are binned, and a Poisson regression
+of the bin counts on a cubic in log value (a log-normal density is quadratic there), with one
+level for bins holding a multiple of 100 and one for bins holding another multiple of 50 (round
+sums people report), is fitted on the bins *outside* a window around the threshold; the excess
+in the window just below the threshold is ``observed / predicted - 1``. The p-value comes from
+the fitted prediction's variance plus Poisson (over-dispersed) noise; the interval from a
+bootstrap of the records. The window is ``[threshold - width, threshold)``, so a heap *at* a
+round threshold is not counted, but heaps at 150 or 190 would be.
 """
 
 from __future__ import annotations
@@ -26,9 +27,28 @@ from crimeaudit.model.figures import Finding
 TEST = "bunching"
 # (offence code, threshold): configurable; defaults mirror a low-value shoplifting line.
 DEFAULT_THRESHOLDS: tuple[tuple[str, float], ...] = (("46", 200.0),)
+# A cubic in log value: the log density of a log-normal value is quadratic in log value, and
+# one more degree lets real, skewed value distributions bend without the wiggles of a
+# high-degree polynomial in the value itself.
+DEGREE = 3
 
 
-def _fit_excess(values: np.ndarray, threshold: float, width: float, degree: int = 4):
+def _design(centre: np.ndarray, threshold: float, width: float, degree: int) -> np.ndarray:
+    """Smooth terms in log value, plus one level per kind of round-number bin."""
+    u = np.log(centre / threshold)
+    cols = [u**k for k in range(degree + 1)]
+    # Bins holding a multiple of 100 (or of 50) collect round sums people report: a natural
+    # heap, not bunching, which a smooth curve would otherwise chase.
+    left, right = centre - width / 4, centre + width / 4
+
+    def holds(step: float) -> np.ndarray:
+        return np.ceil(left / step - 1e-9) * step < right - 1e-9
+
+    cols += [holds(100.0).astype(float), (holds(50.0) & ~holds(100.0)).astype(float)]
+    return np.column_stack(cols)
+
+
+def _fit_excess(values: np.ndarray, threshold: float, width: float, degree: int = DEGREE):
     lo, hi = threshold * 0.3, threshold * 2.0
     v = values[(values >= lo) & (values < hi)]
     edges = np.arange(lo, hi + width / 2, width / 2)
@@ -36,14 +56,15 @@ def _fit_excess(values: np.ndarray, threshold: float, width: float, degree: int 
     centre = (edges[:-1] + edges[1:]) / 2
     window = (centre >= threshold - width) & (centre < threshold)
     excl = (centre >= threshold - width) & (centre < threshold + width)
-    x = (centre - threshold) / threshold
-    X = np.vander(x, degree + 1)
+    X = _design(centre, threshold, width, degree)
+    # Round-number levels with no bin left outside the excluded window carry no information.
+    X = X[:, np.any(X[~excl] != 0, axis=0)]
     res = sm.GLM(counts[~excl], X[~excl], family=sm.families.Poisson()).fit(scale="X2")
     mu_bins = np.exp(X[window] @ res.params)
     mu = float(mu_bins.sum())
     # Variance of the window total: prediction (via the fit's covariance) + over-dispersed noise.
-    grad = X[window] * mu_bins[:, None]
-    var_pred = float(grad.sum(axis=0) @ res.cov_params() @ grad.sum(axis=0))
+    grad = (X[window] * mu_bins[:, None]).sum(axis=0)
+    var_pred = float(grad @ res.cov_params() @ grad)
     obs = float(counts[window].sum())
     return obs, mu, var_pred + max(res.scale, 1.0) * mu, centre, counts
 
@@ -89,7 +110,8 @@ def bunching_tests(
                 f"against {mu:,.0f} expected from a smooth density: {100 * effect:+.0f}% "
                 f"({100 * data.level:.0f}% bootstrap CI {100 * lo:+.0f}% to {100 * hi:+.0f}%)."),
             level=data.level,
-            method=f"Poisson polynomial (degree 4) density fit excluding ±{width:g}; "
+            method=f"Poisson GLM of binned counts, cubic in log value plus round-number (50, 100) "
+                   f"bin levels, fitted excluding ±{width:g}; "
                    f"quasi-Poisson z; bootstrap ({n_boot}) interval; one-sided",
             n=int(v.size),
             extra={"observed": obs, "expected": mu, "threshold": threshold,

@@ -66,27 +66,41 @@ def boundary_trials(crimes: pd.DataFrame, window_days: int) -> pd.DataFrame:
     return t
 
 
+def _trials_for(t: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Months: month starts against mid-month controls; else this period's ends against the
+    other month ends."""
+    return t if period == "month" else t[t["kind"] == "month_start"]
+
+
+def strata(t: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Per distance-by-weekday stratum: crossings and trials at target and control boundaries.
+
+    Columns ``a`` (target crossed), ``n1`` (target trials), ``c`` (control crossed), ``n0``.
+    """
+    trials = _trials_for(t, period)
+    g = (trials.assign(tg=trials[f"target_{period}"])
+         .groupby(["bin", "weekday", "tg"])["crossed"].agg(["sum", "size"])
+         .unstack("tg", fill_value=0))
+    out = pd.DataFrame(index=g.index)
+    for col, (stat, flag) in {"a": ("sum", True), "n1": ("size", True),
+                              "c": ("sum", False), "n0": ("size", False)}.items():
+        out[col] = g[(stat, flag)].astype(float) if (stat, flag) in g.columns else 0.0
+    return out
+
+
 def _fit(t: pd.DataFrame, period: str, level: float) -> tuple[float, float, float, float] | None:
     """Mantel-Haenszel odds ratio over distance-by-weekday strata, interval, one-sided p."""
-    # Months: month starts against mid-month controls; otherwise this period's ends against
-    # the other month ends.
-    trials = t if period == "month" else t[t["kind"] == "month_start"]
-    target = trials[f"target_{period}"]
-    if target.sum() == 0 or target.all() or trials.loc[target, "crossed"].sum() < 1:
+    st_ = strata(t, period)
+    if st_["n1"].sum() == 0 or st_["n0"].sum() == 0 or st_["a"].sum() < 1:
         return None
-    tables = []
-    for _, g in trials.groupby(["bin", "weekday"]):
-        tg = g[f"target_{period}"]
-        a = float(g.loc[tg, "crossed"].sum())
-        b = float(tg.sum()) - a
-        c = float(g.loc[~tg, "crossed"].sum())
-        d = float((~tg).sum()) - c
-        # Strata with no contrast carry no information (and break the pooled estimators).
-        if (a + b) > 0 and (c + d) > 0 and (a + c) > 0 and (b + d) > 0:
-            tables.append([[a, b], [c, d]])
-    if not tables:
+    a, n1, c, n0 = (st_[k].to_numpy() for k in ("a", "n1", "c", "n0"))
+    b, d = n1 - a, n0 - c
+    # Strata with no contrast carry no information (and break the pooled estimators).
+    ok = (n1 > 0) & (n0 > 0) & ((a + c) > 0) & ((b + d) > 0)
+    if not ok.any():
         return None
-    st = sm.stats.StratifiedTable(np.array(tables).transpose(1, 2, 0))
+    tables = np.stack([np.stack([a[ok], b[ok]]), np.stack([c[ok], d[ok]])])
+    st = sm.stats.StratifiedTable(tables)
     orr = float(st.oddsratio_pooled)
     if not (math.isfinite(orr) and orr > 0):
         return None
@@ -130,13 +144,13 @@ def deferral_tests(
 
 def _finding(sub, unit, period, fit, window_days, level) -> Finding:
     orr, lo, hi, p = fit
-    tgt = sub[sub[f"target_{period}"]]
-    ctl = sub[~sub[f"target_{period}"]] if period == "month" else sub[
-        (sub["kind"] == "month_start") & ~sub[f"target_{period}"]]
-    # Expected crossings at target boundaries from the control crossing rate per stratum.
-    rate = ctl.groupby(["bin", "weekday"])["crossed"].mean()
-    keys = pd.MultiIndex.from_frame(tgt[["bin", "weekday"]])
-    expected = float(np.nan_to_num(rate.reindex(keys).to_numpy()).sum())
+    trials = _trials_for(sub, period)
+    tgt = trials[trials[f"target_{period}"]]
+    ctl = trials[~trials[f"target_{period}"]]
+    # Expected crossings at target boundaries: each stratum's control crossing rate.
+    st_ = strata(sub, period)
+    has_ctl = st_["n0"] > 0
+    expected = float((st_["n1"] * st_["c"] / st_["n0"].where(has_ctl, 1.0))[has_ctl].sum())
     observed = int(tgt["crossed"].sum())
     word = PERIOD_WORDS[period]
     sentence = (

@@ -38,12 +38,22 @@ FEEDS = {"violence": ["ASSAULT", "DOMESTIC", "THREATS"], "sexual": ["SEXUAL"],
 
 
 def _glm_term(y, X, offset, level, alternative="less"):
+    """The last term of a quasi-Poisson fit: rate ratio, interval and one-sided p.
+
+    A year of monthly points leaves ten residual degrees of freedom: the dispersion is then an
+    estimate, so intervals and p-values use Student's t on those degrees of freedom, and the
+    dispersion is floored at 1 (counts are never less variable than Poisson; an estimate
+    below 1 is noise that would shrink the standard error).
+    """
     res = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(scale="X2", maxiter=100)
-    b, se = float(res.params[-1]), float(res.bse[-1])
+    scale = float(res.scale)
+    b = float(res.params[-1])
+    se = float(res.bse[-1]) * math.sqrt(max(scale, 1.0) / scale) if scale > 0 else math.nan
     if not (math.isfinite(b) and math.isfinite(se)) or se <= 0 or se > 10:
         return None
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = stats.norm.cdf(b / se) if alternative == "less" else stats.norm.sf(b / se)
+    df = max(float(res.df_resid), 1.0)
+    z = stats.t.ppf(0.5 + level / 2, df)
+    p = stats.t.cdf(b / se, df) if alternative == "less" else stats.t.sf(b / se, df)
     return math.exp(b), math.exp(b - z * se), math.exp(b + z * se), float(p)
 
 
@@ -200,8 +210,8 @@ def incident_displacement(data: DetectInput) -> list[Finding]:
                       f"({100 * data.level:.0f}% CI {100 * (lo - 1):+.1f}% to "
                       f"{100 * (hi - 1):+.1f}%)."),
             level=data.level,
-            method="quasi-Poisson GLM, monthly crimes with feeding incidents as exposure, "
-                   "linear trend; one-sided (falling)",
+            method="quasi-Poisson GLM (dispersion floored at 1, t on residual df), monthly "
+                   "crimes with feeding incidents as exposure, linear trend; one-sided (falling)",
             n=int(crimes.sum()),
             extra={"strand": strand, "call_types": calls,
                    "chart": line_chart(rows, "month", "crimes per incident",

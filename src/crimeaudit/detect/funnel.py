@@ -10,6 +10,12 @@ widen the limits by an additive random-effects variance ``tau2``.
 Two refinements keep an outlying unit from hiding itself: the comparison rate and ``tau2`` are
 estimated *leaving the tested unit out*, and the variance of that comparison rate is added.
 
+Units rarely handle the same mix of cases (an officer on a sexual-offences team cancels more
+than one on shoplifting because the strands differ, not the officer). With an ``expected``
+column (:func:`standardised_counts`: the events the unit would have at the other units' rate
+in each stratum, the indirect standardisation of Spiegelhalter's funnels), each unit is
+compared with its own case-mix-adjusted rate instead of the rest's crude rate.
+
 >>> import pandas as pd
 >>> units = pd.DataFrame({"unit": list("ABCDEFGH"), "events": [50, 52, 48, 51, 49, 50, 53, 110],
 ...                       "n": [1000] * 8})
@@ -38,6 +44,28 @@ def unit_counts(frame: pd.DataFrame, key: str, flag: str) -> pd.DataFrame:
     return units.reset_index().rename(columns={key: "unit"})
 
 
+def standardised_counts(frame: pd.DataFrame, key: str, flag: str, stratum: str) -> pd.DataFrame:
+    """Funnel units with ``expected``: events at the other units' rate in each ``stratum``.
+
+    >>> f = pd.DataFrame({"d": list("aabb"), "s": list("xyxy"), "e": [1, 0, 1, 1]})
+    >>> standardised_counts(f, "d", "e", "s")
+      unit  events  n  expected
+    0    a       1  2       2.0
+    1    b       2  2       1.0
+    """
+    g = frame.groupby([key, stratum]).agg(events=(flag, "sum"), n=(flag, "size")).reset_index()
+    tot = g.groupby(stratum)[["events", "n"]].transform("sum")
+    rest_n = tot["n"] - g["n"]
+    overall = g.groupby(key)[["events", "n"]].transform("sum")
+    # A stratum only this unit has: fall back on the rest's crude rate (no information).
+    crude = (g["events"].sum() - overall["events"]) / (g["n"].sum() - overall["n"]).clip(lower=1)
+    rate = ((tot["events"] - g["events"]) / rest_n.clip(lower=1)).where(rest_n > 0, crude)
+    g["expected"] = g["n"] * rate
+    units = g.groupby(key).agg(events=("events", "sum"), n=("n", "sum"),
+                               expected=("expected", "sum"))
+    return units.reset_index().rename(columns={key: "unit"})
+
+
 def _winsorised_phi(z: np.ndarray) -> float:
     if z.size < 3:
         return 1.0
@@ -46,10 +74,14 @@ def _winsorised_phi(z: np.ndarray) -> float:
     return float(np.mean(zw**2))
 
 
-def _tau2(y: np.ndarray, n: np.ndarray, p0: float) -> float:
-    """Additive over-dispersion (DerSimonian-Laird form on winsorised z), 0 if none."""
+def _tau2(y: np.ndarray, n: np.ndarray, p0) -> float:
+    """Additive over-dispersion (DerSimonian-Laird form on winsorised z), 0 if none.
+
+    ``p0`` is the common rate, or one (case-mix-adjusted) rate per unit.
+    """
     k = y.size
-    if k < 3 or p0 <= 0 or p0 >= 1:
+    p0 = np.broadcast_to(np.asarray(p0, float), y.shape)
+    if k < 3 or (p0 <= 0).any() or (p0 >= 1).any():
         return 0.0
     s2 = p0 * (1 - p0) / n
     z = (y - p0) / np.sqrt(s2)
@@ -60,22 +92,43 @@ def _tau2(y: np.ndarray, n: np.ndarray, p0: float) -> float:
     return float(max(0.0, (k * phi - (k - 1)) / (w.sum() - (w**2).sum() / w.sum())))
 
 
-def _beta_binomial_p(x: float, m: float, p0: float, var: float, alternative: str) -> float:
-    """Exact tail of the unit's count when its true rate varies around ``p0`` with ``var``.
+def _tau2_leave_one_out(y: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """:func:`_tau2` of the other units, for each unit at once.
+
+    ``p0[i, j]`` is the null rate of unit ``j`` when unit ``i`` is tested (the diagonal is
+    ignored): a k x k computation instead of k calls, so hundreds of officers stay fast.
+    """
+    k = y.size
+    off = ~np.eye(k, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = p0 * (1 - p0) / n[None, :]
+        z = np.where(off, (y[None, :] - p0) / np.sqrt(s2), np.nan)
+        valid = ((p0 > 0) & (p0 < 1) | ~off).all(axis=1) & (k - 1 >= 3)
+        lo, hi = np.nanquantile(z, [0.1, 0.9], axis=1)
+        phi = np.nanmean(np.clip(z, lo[:, None], hi[:, None]) ** 2, axis=1)
+        w = np.where(off, 1 / s2, 0.0)
+        ws = w.sum(axis=1)
+        tau2 = ((k - 1) * phi - (k - 2)) / (ws - (w**2).sum(axis=1) / ws)
+    ok = valid & ((k - 1) * phi > (k - 2)) & np.isfinite(tau2)
+    return np.where(ok, np.maximum(tau2, 0.0), 0.0)
+
+
+def _beta_binomial_p(x, m, p0, var, alternative: str) -> np.ndarray:
+    """Exact tail of each unit's count when its true rate varies around ``p0`` with ``var``.
 
     The rate is Beta with mean ``p0`` and variance ``var`` (the rest's sampling error plus the
     between-unit spread), so small counts get exact, not normal-approximation, p-values.
     """
-    var = min(max(var, 1e-12), p0 * (1 - p0) * 0.999)
+    var = np.minimum(np.maximum(var, 1e-12), p0 * (1 - p0) * 0.999)
     conc = p0 * (1 - p0) / var - 1
-    dist = stats.betabinom(int(m), p0 * conc, (1 - p0) * conc)
-    upper = float(dist.sf(x - 1))
-    lower = float(dist.cdf(x))
+    dist = stats.betabinom(np.asarray(m).astype(int), p0 * conc, (1 - p0) * conc)
+    upper = dist.sf(np.asarray(x) - 1)
+    lower = dist.cdf(x)
     if alternative == "greater":
         return upper
     if alternative == "less":
         return lower
-    return min(1.0, 2 * min(upper, lower))
+    return np.minimum(1.0, 2 * np.minimum(upper, lower))
 
 
 def funnel_test(
@@ -86,37 +139,42 @@ def funnel_test(
 ) -> pd.DataFrame:
     """Test each unit's rate ``events / n`` against the rest, allowing for over-dispersion.
 
-    ``units`` has columns ``unit``, ``events``, ``n``. Returns one row per unit with the rate,
-    the comparison rate of the other units (``p0``), the difference and its interval (binomial
-    error of both rates, without ``tau2``: the interval describes this unit), the z-score
-    against the over-dispersed null and its p-value (``alternative`` = greater, less or
-    two-sided).
+    ``units`` has columns ``unit``, ``events``, ``n`` and optionally ``expected`` (from
+    :func:`standardised_counts`: compare with the case-mix-adjusted rate). Returns one row
+    per unit with the rate, the comparison rate of the other units (``p0``), the difference
+    and its interval (binomial error of both rates, without ``tau2``: the interval describes
+    this unit), the z-score against the over-dispersed null and its p-value
+    (``alternative`` = greater, less or two-sided).
     """
     df = units[units["n"] >= min_n].reset_index(drop=True).copy()
     y = (df["events"] / df["n"]).to_numpy(float)
     r = df["events"].to_numpy(float)
     n = df["n"].to_numpy(float)
+    k = len(df)
     zcrit = stats.norm.ppf(0.5 + level / 2)
-    rows = []
-    for i in range(len(df)):
-        keep = np.arange(len(df)) != i
-        n_rest = n[keep].sum()
-        if n_rest <= 0:
-            rows.append((np.nan,) * 7)
-            continue
-        p0 = r[keep].sum() / n_rest
-        tau2 = _tau2(y[keep], n[keep], p0)
-        # Floor the binomial variance at one event so a zero rate still has a finite SE.
-        pv = min(max(p0, 0.5 / n_rest), 1 - 0.5 / n_rest)
-        s_unit = pv * (1 - pv) / n[i]
-        s_rest = pv * (1 - pv) / n_rest
-        sd_null = np.sqrt(s_unit + s_rest + tau2)
-        z = (y[i] - p0) / sd_null
-        p = _beta_binomial_p(r[i], n[i], pv, s_rest + tau2, alternative)
-        se_diff = np.sqrt(max(y[i] * (1 - y[i]), pv * (1 - pv)) / n[i] + s_rest)
-        d = y[i] - p0
-        rows.append((p0, tau2, d, d - zcrit * se_diff, d + zcrit * se_diff, z, p))
-    out = pd.DataFrame(rows, columns=["p0", "tau2", "diff", "lower", "upper", "z", "p_value"])
+    n_rest = n.sum() - n
+    ok = n_rest > 0
+    safe_rest = np.where(ok, n_rest, 1.0)
+    floor = 0.5 / safe_rest
+    if "expected" in df:
+        p0 = df["expected"].to_numpy(float) / n
+        # Each other unit at its own case-mix-adjusted rate (floored as the tested unit's).
+        null = np.clip(np.broadcast_to(p0, (k, k)), floor[:, None], 1 - floor[:, None])
+    else:
+        p0 = (r.sum() - r) / safe_rest
+        null = np.broadcast_to(p0[:, None], (k, k))
+    tau2 = _tau2_leave_one_out(y, n, null) if k else np.zeros(0)
+    # Floor the binomial variance at one event so a zero rate still has a finite SE.
+    pv = np.clip(p0, floor, 1 - floor)
+    s_unit = pv * (1 - pv) / n
+    s_rest = pv * (1 - pv) / safe_rest
+    z = (y - p0) / np.sqrt(s_unit + s_rest + tau2)
+    p = _beta_binomial_p(r, n, pv, s_rest + tau2, alternative) if k else np.zeros(0)
+    se_diff = np.sqrt(np.maximum(y * (1 - y), pv * (1 - pv)) / n + s_rest)
+    d = y - p0
+    out = pd.DataFrame({"p0": p0, "tau2": tau2, "diff": d, "lower": d - zcrit * se_diff,
+                        "upper": d + zcrit * se_diff, "z": z, "p_value": p})
+    out.loc[~ok, :] = np.nan
     df["rate"] = y
     return pd.concat([df, out], axis=1)
 
