@@ -257,3 +257,21 @@ def test_fast_tfidf_gives_the_same_features_as_scikit_learn(small_model):
     fast, slow = tfidf_transform(vec, docs), vec.transform(docs)
     assert fast.shape == slow.shape and fast.nnz == slow.nnz > 0
     assert (fast != slow).nnz == 0
+
+
+def test_cli_estimate_ppi_shows_its_warnings(project):
+    """A small audit's PPI++ figure carries a warning; the CLI must print it, not bury it."""
+    from typer.testing import CliRunner
+
+    from crimeaudit.audit import draw_sample, estimate, oracle_review
+    from crimeaudit.cli import app
+
+    with Project.open(project) as p:
+        draw_sample(p, kind="srs", size=100, seed=11)
+        oracle_review(p)
+        expected = estimate(p, method="ppi", write=False).estimates[0].extra["warnings"]
+    assert expected, "an audit of 100 records is below the validated size"
+    r = CliRunner().invoke(app, ["estimate", str(project), "--method", "ppi"])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert all(" ".join(w.split()) in flat for w in expected)

@@ -10,7 +10,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from crimeaudit.cli.common import UserError, console, handle_errors, print_json, progress
+from crimeaudit.cli.common import (
+    UserError,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    progress,
+)
 
 
 @contextmanager
@@ -192,6 +199,10 @@ def register(app: typer.Typer) -> None:
                 print_json(res.to_dict())
                 return
             console.print(estimates_table(res.estimates, res.level))
+            # A figure quoted without its caveat is a wrong figure: show every warning here too.
+            for e in res.estimates:
+                for warning in (e.extra or {}).get("warnings", []):
+                    err_console.print(f"[yellow]warning[/] {e.measure} ({e.scope}): {warning}")
             console.print(f"Written: {p.path / 'reports' / 'estimates.json'}")
 
 
