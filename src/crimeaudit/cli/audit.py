@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.table import Table
 
 from crimeaudit.cli.common import (
@@ -44,11 +45,13 @@ def _pct(x: float) -> str:
 
 def estimates_table(estimates, level: float) -> Table:
     """A Rich table of estimates (proportions as percentages, counts as numbers)."""
-    t = Table(title=f"Audit estimates ({100 * level:.0f}% intervals)")
+    # No vertical rules and single gaps, so the table fits an 80-column terminal without
+    # breaking a figure across lines (only scope and method may wrap).
+    t = Table(title=f"Audit estimates ({100 * level:.0f}% intervals)", box=box.SIMPLE_HEAD,
+              collapse_padding=True, pad_edge=False)
     for col in ("measure", "scope", "estimate", "interval", "method", "n", "counts"):
         t.add_column(col, justify="right" if col in ("estimate", "n") else "left",
-                     no_wrap=col in ("measure", "estimate", "interval"),
-                     overflow="fold")
+                     no_wrap=col not in ("scope", "method"), overflow="fold")
     for e in estimates:
         if e.unit == "proportion":
             est, lo, hi = _pct(e.estimate), _pct(e.lower), _pct(e.upper)
