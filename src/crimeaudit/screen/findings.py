@@ -119,11 +119,8 @@ def downgrade_candidates(project, limit: int | None = None, rules=None) -> pd.Da
         "recorded_offence": df.offence_code, "suggested_offence": suggested,
         "seriousness_gap": np.maximum(rule_gap, model_gap).astype(int), "evidence": evidence,
         "p_crime": df.p_crime,
+        "why_rule": rule_id, "why_text": df.narrative, "why_class": df.predicted_offence,
     })
-    out["reason"] = [
-        _downgrade_reason(codes, book, r, rid, narrative, predicted)
-        for r, rid, narrative, predicted in zip(out.itertuples(), rule_id, df.narrative,
-                                                df.predicted_offence, strict=True)]
     order = out.evidence.map({"rules and model": 0, "model": 1, "rules": 2})
     out = (out.assign(_order=order)
            .sort_values(["_order", "seriousness_gap", "p_crime", "crime_id"],
@@ -131,18 +128,21 @@ def downgrade_candidates(project, limit: int | None = None, rules=None) -> pd.Da
            .drop(columns="_order").reset_index(drop=True))
     if limit:
         out = out.head(limit)
+    # Reasons only for the rows kept: explaining a rule hit runs its patterns again.
+    out["reason"] = [_downgrade_reason(codes, book, r) for r in out.itertuples()]
+    out = out.drop(columns=["why_rule", "why_text", "why_class"])
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
 
 
-def _downgrade_reason(codes, book, row, rule_id, narrative, predicted) -> str:
+def _downgrade_reason(codes, book, row) -> str:
     rec = codes.offence(row.recorded_offence)
     sug = codes.offence(row.suggested_offence)
     says = []
-    if rule_id:
-        says.append(f"the narrative says {book.explain(narrative, rule_id)}")
+    if isinstance(row.why_rule, str):  # None in the frame may have become NaN
+        says.append(f"the narrative says {book.explain(row.why_text, row.why_rule)}")
     if row.evidence != "rules":
-        model = codes.offence(predicted)
+        model = codes.offence(row.why_class)
         says.append(f"the screen model reads it as {model.code} ({model.description}), "
                     f"P(crime)={row.p_crime:.2f}")
     return (f"recorded {rec.code} ({rec.description}) but {' and '.join(says)}; "

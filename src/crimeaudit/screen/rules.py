@@ -35,6 +35,15 @@ class Rule:
     family: tuple[str, ...] = ()
 
 
+def split_hits(hit_ids: pa.Array, separator: str = ";") -> list[list[str]]:
+    """The lists behind :meth:`RuleBook.hit_ids` strings (empty string: no rule hit).
+
+    >>> split_hits(pa.array(["assault_act;weapon", ""]))
+    [['assault_act', 'weapon'], []]
+    """
+    return [s.split(separator) if s else [] for s in hit_ids.to_pylist()]
+
+
 @dataclass
 class RuleBook:
     """The rules of one file, matched vectorised over narratives."""
@@ -81,7 +90,7 @@ class RuleBook:
 
     def match(self, narratives) -> list[list[str]]:
         """Rule ids hit by each narrative, in rule order."""
-        return [s.split(";") if s else [] for s in self.hit_ids(narratives).to_pylist()]
+        return split_hits(self.hit_ids(narratives))
 
     def explain(self, narrative: str, rule_id: str) -> str:
         """Why a rule hit: its description and the words that matched."""

@@ -11,7 +11,7 @@ import pyarrow as pa
 from crimeaudit.progress import Progress
 from crimeaudit.screen.errors import ScreenError
 from crimeaudit.screen.model import MODEL_FILE, ScreenModel, train_default, version_of
-from crimeaudit.screen.rules import RuleBook, load_rules
+from crimeaudit.screen.rules import RuleBook, load_rules, split_hits
 
 SCORES_TABLE = "screen_scores"
 SCORES_SCHEMA = pa.schema([
@@ -40,9 +40,8 @@ def load_model(project, progress: Progress | None = None) -> ScreenModel:
 def _score_batch(batch: pa.RecordBatch, book: RuleBook, model: ScreenModel) -> pa.Table:
     narratives = batch.column("narrative")
     hit_ids = book.hit_ids(narratives)
-    hits = [h.split(";") if h else [] for h in hit_ids.to_pylist()]
     p, cls = model.predict(narratives.to_pylist(), batch.column("call_type").to_pylist(),
-                           batch.column("closing_code").to_pylist(), hits)
+                           batch.column("closing_code").to_pylist(), split_hits(hit_ids))
     n = batch.num_rows
     return pa.table({
         "incident_id": batch.column("incident_id"), "p_crime": pa.array(p, pa.float64()),
