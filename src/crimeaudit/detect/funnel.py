@@ -66,34 +66,11 @@ def standardised_counts(frame: pd.DataFrame, key: str, flag: str, stratum: str) 
     return units.reset_index().rename(columns={key: "unit"})
 
 
-def _winsorised_phi(z: np.ndarray) -> float:
-    if z.size < 3:
-        return 1.0
-    lo, hi = np.quantile(z, [0.1, 0.9])
-    zw = np.clip(z, lo, hi)
-    return float(np.mean(zw**2))
-
-
-def _tau2(y: np.ndarray, n: np.ndarray, p0) -> float:
-    """Additive over-dispersion (DerSimonian-Laird form on winsorised z), 0 if none.
-
-    ``p0`` is the common rate, or one (case-mix-adjusted) rate per unit.
-    """
-    k = y.size
-    p0 = np.broadcast_to(np.asarray(p0, float), y.shape)
-    if k < 3 or (p0 <= 0).any() or (p0 >= 1).any():
-        return 0.0
-    s2 = p0 * (1 - p0) / n
-    z = (y - p0) / np.sqrt(s2)
-    phi = _winsorised_phi(z)
-    if k * phi <= k - 1:
-        return 0.0
-    w = 1 / s2
-    return float(max(0.0, (k * phi - (k - 1)) / (w.sum() - (w**2).sum() / w.sum())))
-
-
 def _tau2_leave_one_out(y: np.ndarray, n: np.ndarray, p0: np.ndarray) -> np.ndarray:
-    """:func:`_tau2` of the other units, for each unit at once.
+    """Additive over-dispersion ``tau2`` of the *other* units, for each tested unit at once.
+
+    DerSimonian-Laird form on z-scores winsorised at their 10th and 90th percentiles; 0 when
+    fewer than three other units, a null rate of 0 or 1, or no excess dispersion.
 
     ``p0[i, j]`` is the null rate of unit ``j`` when unit ``i`` is tested (the diagonal is
     ignored): a k x k computation instead of k calls, so hundreds of officers stay fast.
