@@ -61,11 +61,11 @@ def _daily_design(days: pd.DatetimeIndex, last_days: int, periods: list[str]) ->
 
 def fit_rate_ratios(
     y: np.ndarray, X: pd.DataFrame, exposure: np.ndarray | None, terms: list[str], level: float,
-    likelihood_ratio: bool = True,
+    exact_test: bool = True,
 ) -> dict[str, tuple[float, float, float, float]]:
     """Quasi-Poisson fit; for each indicator term: (rate ratio, lower, upper, one-sided p).
 
-    The interval is Wald on the log scale. The p-value: with ``likelihood_ratio`` (daily
+    The interval is Wald on the log scale. The p-value: with ``exact_test`` (daily
     counts) the exact conditional test of :func:`_conditional_p`; otherwise (large monthly
     counts) the Wald z.
     """
@@ -90,7 +90,7 @@ def fit_rate_ratios(
         b, se = float(res.params[i]), float(res.bse[i])
         if not (math.isfinite(b) and math.isfinite(se)) or se <= 0 or abs(b) > 20 or se > 10:
             continue
-        if not likelihood_ratio:  # large monthly counts: Wald is accurate and cheaper
+        if not exact_test:  # large monthly counts: Wald is accurate and cheaper
             p = float(stats.norm.sf(b / se))
             out[t] = (math.exp(b), math.exp(b - z * se), math.exp(b + z * se), p)
             continue
@@ -347,7 +347,7 @@ def _monthly_unit(g: pd.DataFrame, series_key: str, level: float) -> dict | None
     X["end_financial_year"] = (m == 3).astype(float)
     exposure = t.dt.days_in_month.to_numpy(float)
     res = fit_rate_ratios(g["count"].to_numpy(float), X, exposure,
-                          ["end_quarter", "end_financial_year"], level, likelihood_ratio=False)
+                          ["end_quarter", "end_financial_year"], level, exact_test=False)
     if not res:
         return None
     # Two-sided here: deferral lowers the period-end month, a push for detections may raise it.
