@@ -47,7 +47,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+
+from crimeaudit.audit.intervals import normal_quantile, wilson
 
 __all__ = ["PPIResult", "ppi_mean", "ppi_ratio", "ppi_stratified_ratio", "estimate_ppi",
            "coverage_warnings", "MIN_AUDITED", "MIN_SHOULD_RECORD", "MIN_DISCORDANT"]
@@ -88,10 +89,6 @@ class PPIResult:
         return (self.upper - self.lower) / 2
 
 
-def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
-
-
 def _arr(a) -> np.ndarray:
     return np.asarray(a, dtype=float)
 
@@ -119,7 +116,7 @@ def ppi_mean(y, yhat, yhat_unlabeled, level: float = 0.95, lam: float | None = N
     est = fu.mean() * lam + (y - lam * f).mean()
     var = (y - lam * f).var(ddof=1) / n + lam**2 * fu.var(ddof=1) / N
     se = float(np.sqrt(var))
-    z = _z(level)
+    z = normal_quantile(level)
     return PPIResult(float(est), float(est - z * se), float(est + z * se), se, lam, n, N, level)
 
 
@@ -229,17 +226,9 @@ def _cross_fit_lambdas(strata: dict, folds: int, seed: int) -> dict:
     return lams
 
 
-def _wilson(x: float, n: float, z: float) -> tuple[float, float]:
-    centre = (x / n + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(x / n * (1 - x / n) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    # exact ends when every (or no) audited crime was recorded, not 0.9999999999999999
-    lo = 0.0 if x <= 0 else max(0.0, centre - half)
-    hi = 1.0 if x >= n else min(1.0, centre + half)
-    return float(lo), float(hi)
-
-
-def _interval(theta: float, se: float, z: float, interval: str,
+def _interval(theta: float, se: float, level: float, interval: str,
               counts: tuple[float, float]) -> tuple[float, float, str]:
+    z = normal_quantile(level)
     if 0 < theta < 1 and np.isfinite(se) and se > 0:
         if interval == "linear":
             return max(0.0, theta - z * se), min(1.0, theta + z * se), "linear"
@@ -251,7 +240,8 @@ def _interval(theta: float, se: float, z: float, interval: str,
     # A rate of exactly 0 or 1 (e.g. every audited crime was recorded) has no log-odds and a
     # zero linear variance: fall back to Wilson on the audited counts, which ignores the screen.
     if counts[1] > 0:
-        return (*_wilson(counts[0], counts[1], z), "wilson fallback")
+        lo, hi = wilson(counts[0], counts[1], level)
+        return lo, hi, "wilson fallback"
     return 0.0, 1.0, "none (no audited record should have been recorded)"
 
 
@@ -306,7 +296,7 @@ def ppi_stratified_ratio(strata: dict, level: float = 0.95, lam: float | None = 
     se = float(np.sqrt(var)) / den_total if den_total > 0 else float("nan")
     counts = (sum(float((st.s * st.r).sum()) for st in prepared.values()),
               sum(float(st.s.sum()) for st in prepared.values()))
-    lower, upper, used = _interval(theta, se, _z(level), interval, counts)
+    lower, upper, used = _interval(theta, se, level, interval, counts)
     # The rectifier can push the ratio just outside [0, 1]; a rate cannot be there.
     theta = float(np.clip(theta, 0.0, 1.0))
     lower, upper = min(lower, theta), max(upper, theta)
