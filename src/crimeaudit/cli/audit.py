@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -12,31 +10,13 @@ from rich import box
 from rich.table import Table
 
 from crimeaudit.cli.common import (
-    UserError,
     console,
     err_console,
     handle_errors,
+    open_project,
     print_json,
     progress,
 )
-
-
-@contextmanager
-def _audit_errors() -> Iterator[None]:
-    """Library errors become one clear line and exit code 2, also under CliRunner."""
-    from crimeaudit.audit import AuditError
-
-    with handle_errors():
-        try:
-            yield
-        except AuditError as exc:
-            raise UserError(str(exc)) from None
-
-
-def _open(directory: Path):
-    from crimeaudit.store import Project
-
-    return Project.open(directory)
 
 
 def _pct(x: float) -> str:
@@ -86,7 +66,7 @@ def register(app: typer.Typer) -> None:
         """Draw a seeded audit sample and store it in the project."""
         from crimeaudit.audit import SampleDesign, draw_sample
 
-        with _audit_errors(), _open(directory) as p:
+        with open_project(directory) as p:
             d = SampleDesign(
                 kind=design, size=size, seed=seed, strata_by=tuple(by), allocation=allocation,
                 expected_rate=expected_rate, size_column=size_column, frame=frame,
@@ -116,9 +96,9 @@ def register(app: typer.Typer) -> None:
         from crimeaudit.audit import plan_for_project, plan_sample_size
         from crimeaudit.audit.plan import FORMULA
 
-        with _audit_errors():
+        with handle_errors():
             if directory is not None:
-                with _open(directory) as p:
+                with open_project(directory) as p:
                     plans = plan_for_project(p, margin, expected, level, tuple(strand),
                                              crime_share)
             else:
@@ -148,7 +128,7 @@ def register(app: typer.Typer) -> None:
         """Write the review sheet (CSV and XLSX) for a sample."""
         from crimeaudit.audit import export_review
 
-        with _audit_errors(), _open(directory) as p:
+        with open_project(directory) as p:
             paths = export_review(p, sample_id, out, progress=progress())
             console.print(f"Wrote {paths['csv']}\nWrote {paths['xlsx']}")
 
@@ -164,7 +144,7 @@ def register(app: typer.Typer) -> None:
         """Validate a completed sheet and store its decisions (all or nothing)."""
         from crimeaudit.audit import import_review
 
-        with _audit_errors(), _open(directory) as p:
+        with open_project(directory) as p:
             r = import_review(p, sheet, sample_id, auditor, corrections, progress=progress())
             console.print(r.summary())
 
@@ -178,7 +158,7 @@ def register(app: typer.Typer) -> None:
         """Decide every sampled record from the simulated ground truth."""
         from crimeaudit.audit import oracle_review
 
-        with _audit_errors(), _open(directory) as p:
+        with open_project(directory) as p:
             r = oracle_review(p, sample_id, error_rate, seed, progress=progress())
             console.print(r.summary())
 
@@ -195,7 +175,7 @@ def register(app: typer.Typer) -> None:
         """Recording rate, timeliness, classification, cancellations and unrecorded crimes."""
         from crimeaudit.audit import estimate
 
-        with _audit_errors(), _open(directory) as p:
+        with open_project(directory) as p:
             res = estimate(p, sample_id, tuple(by), level, method,
                            progress=None if json_out else progress())
             if json_out:

@@ -48,6 +48,19 @@ def handle_errors() -> Iterator[None]:
         sys.exit(2)
 
 
+@contextmanager
+def open_project(directory) -> Iterator[Any]:
+    """The project in ``directory``, with crimeaudit's errors as one clear line (exit code 2).
+
+    Every verb that works on a project opens it this way, so a missing folder or a broken store
+    reads the same from every command.
+    """
+    from crimeaudit.store import Project
+
+    with handle_errors(), Project.open(directory) as project:
+        yield project
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output on standard output, nothing else on it."""
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

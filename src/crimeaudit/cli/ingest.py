@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from crimeaudit.cli.common import console, handle_errors, print_json, progress
+from crimeaudit.cli.common import console, handle_errors, open_project, print_json, progress
 from crimeaudit.ingest import (
     ingest,
     ingested_files,
@@ -15,7 +15,6 @@ from crimeaudit.ingest import (
     load_profile,
     quarantined_rows,
 )
-from crimeaudit.store import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +31,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
         """Load files into the project's store; every row is loaded or quarantined."""
-        with handle_errors(), Project.open(directory) as project:
+        with open_project(directory) as project:
             report = ingest(project, profile, list(files), progress=progress(), table=table)
         if as_json:
             print_json(report.to_dict())
@@ -78,7 +77,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     ) -> None:
         """Show quarantined rows: file, line, column and why each was not loaded."""
-        with handle_errors(), Project.open(directory) as project:
+        with open_project(directory) as project:
             rows = quarantined_rows(project, file=file, reason=reason, limit=limit or None)
             ledger = ingested_files(project)
         if as_json:

@@ -9,13 +9,12 @@ kept as a shorthand for ``crimeaudit screen run DIR``.
 from __future__ import annotations
 
 import inspect
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
 
-from crimeaudit.cli.common import UserError, console, handle_errors, print_json, progress
+from crimeaudit.cli.common import UserError, console, open_project, print_json, progress
 
 HELP = """Screen every incident: P(a crime should have been recorded), the likely class, and why.
 
@@ -69,7 +68,7 @@ def run(directory: Path = DIRECTORY, rules: Path = RULES, json_: bool = JSON) ->
     """
     from crimeaudit.screen import screen as score
 
-    with _open(directory) as project:
+    with open_project(directory) as project:
         count = score(project, rules=rules, progress=progress())
     _say(json_, {"scored": count}, f"screened {count:,} incidents -> screen_scores; next: "
                                    f"crimeaudit screen findings {directory}")
@@ -95,7 +94,7 @@ def findings(
     """
     from crimeaudit.screen import downgrade_candidates, unrecorded_candidates
 
-    with _open(directory) as project:
+    with open_project(directory) as project:
         if kind not in ("unrecorded", "downgrades"):
             raise UserError(f"--kind must be unrecorded or downgrades, not {kind!r}")
         if kind == "unrecorded":
@@ -119,7 +118,7 @@ def review_next(
     """
     from crimeaudit.screen import next_for_review
 
-    with _open(directory) as project:
+    with open_project(directory) as project:
         df = next_for_review(project, n)
     _table(df, out, json_)
 
@@ -139,7 +138,7 @@ def train(
     """
     from crimeaudit.screen import train as fit
 
-    with _open(directory) as project:
+    with open_project(directory) as project:
         model = fit(project, decisions_csv=decisions, rules=rules, progress=progress())
     _say(json_, {"model_version": model.version},
          f"trained {model.version}; next: crimeaudit screen run {directory} to rescore")
@@ -149,15 +148,6 @@ def _reflowed(doc: str) -> str:
     """A docstring as help text: Rich keeps line breaks, so each paragraph becomes one line."""
     paragraphs = inspect.cleandoc(doc).split("\n\n")
     return "\n\n".join(" ".join(p.split()) for p in paragraphs)
-
-
-@contextmanager
-def _open(directory: Path):
-    """The project, with library errors as one clear line and exit code 2 (also in tests)."""
-    from crimeaudit.store.project import Project
-
-    with handle_errors(), Project.open(directory) as project:
-        yield project
 
 
 def _say(json_: bool, data: dict, text: str) -> None:
