@@ -19,7 +19,7 @@ counts of the cells (recorded crime / unrecorded crime / no crime) - exactly the
 those counts under sampling without replacement - so each replicate costs O(strata), not O(N);
 Poisson samples are Bernoulli matrices in chunks.
 
-The population is the simulator's ``kent-2013`` force when ``crimeaudit.simulate`` is
+The population is the simulator's ``kent-2013`` force when ``crimeaudit.simulation`` is
 available, else a synthetic force generated here (seeded). Run::
 
     .venv/bin/python benchmarks/bench_coverage.py [--reps 4000] [--n 400 1500] [--seed 1]
@@ -39,7 +39,7 @@ import numpy as np
 
 from crimeaudit.audit.design import CALL_TYPE_STRANDS, allocate, pps_probabilities
 from crimeaudit.audit.estimators import finish_ratio, ht_sums, ht_totals, stratified_totals
-from crimeaudit.audit.intervals import proportion_interval
+from crimeaudit.uncertainty import proportion_interval
 
 LEVEL = 0.95
 RESULTS = Path(__file__).parent / "results" / "coverage.md"
@@ -73,7 +73,7 @@ def synthetic_population(n: int, seed: int):
 
 
 def simulated_population(n: int, seed: int):
-    from crimeaudit.simulate import simulate
+    from crimeaudit.simulation import simulate
 
     res = simulate("kent-2013", seed=seed, n_incidents=n, out_dir=None)
     inc = res.tables["incidents"].to_pandas()
@@ -84,7 +84,8 @@ def simulated_population(n: int, seed: int):
     y = (truth.discloses_crime & truth.recorded).to_numpy(float)
     rng = np.random.default_rng(seed)
     size = np.where(strand == "other", 1.0, 4.0) * rng.lognormal(0, 0.5, len(strand))
-    return strand, y, z, size, f"crimeaudit.simulate kent-2013, {len(z):,} incidents (seed {seed})"
+    source = f"crimeaudit.simulation kent-2013, {len(z):,} incidents (seed {seed})"
+    return strand, y, z, size, source
 
 
 def cells(strand, y, z, labels):

@@ -8,7 +8,7 @@
     .venv/bin/python benchmarks/bench_detect.py public [--out DIR]
 
 ``simulated`` (the headline validation): for each seed, a whole force from
-``crimeaudit.simulate``'s ``compliant`` scenario and one from the same scenario with every
+``crimeaudit.simulation``'s ``compliant`` scenario and one from the same scenario with every
 mechanism injected by scenario overrides; each check of :data:`SIM_CHECKS` runs on both, and a
 force "raises a finding" when the check gives any unit q < 0.05 (BH over that check's units).
 ``--incidents 0`` is the scenario's own volume (600 a day for a financial year, about 220,000
@@ -21,7 +21,7 @@ project's simulator), plus whole runs on compliant forces and the break test on 
 stationary rolling 12-month series.
 
 ``speed``: ``crimeaudit detect`` (load from the store, every test, write findings) on a force of
-``--incidents`` incidents simulated by ``crimeaudit.simulate`` (kent-2013), against a force a
+``--incidents`` incidents simulated by ``crimeaudit.simulation`` (kent-2013), against a force a
 tenth the size measured in the same run.
 
 ``public``: each public source in /work/shared/data ingested through its profile into its own
@@ -176,7 +176,7 @@ def power(forces: int, crimes: int, whole_runs: int) -> None:
 def speed(incidents: int) -> None:
     """``detect_project`` on simulated kent-2013 forces of ``incidents`` and a tenth of it."""
     from crimeaudit.detect import detect_project
-    from crimeaudit.simulate import simulate
+    from crimeaudit.simulation import simulate
     from crimeaudit.store.project import Project
 
     warnings.simplefilter("ignore")
@@ -204,7 +204,7 @@ def speed(incidents: int) -> None:
              "`detect_project` (read incidents, crimes and classification changes from the "
              "DuckDB store, run every applicable test, write table `findings` and "
              "`reports/findings.json`), median of 3 runs, on forces simulated with "
-             "`crimeaudit.simulate` (scenario kent-2013, seed 7). Shared 2-core machine; "
+             "`crimeaudit.simulation` (scenario kent-2013, seed 7). Shared 2-core machine; "
              "simulation time not included.", "",
              "| incidents | crime records | median seconds | findings | q < 0.05 | "
              "ratio to 100k baseline |", "|---|---|---|---|---|---|"]
@@ -268,7 +268,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def simulated_scenarios():
     """The ``compliant`` scenario, and the same with every mechanism injected at once."""
-    from crimeaudit.simulate import Scenario, load_scenario
+    from crimeaudit.simulation import Scenario, load_scenario
 
     base = load_scenario("compliant").model_dump(mode="json")
     over = dict(SIM_INJECTION)
@@ -289,7 +289,7 @@ def simulated_force(args) -> dict:
     seed, incidents, every = args
     from threadpoolctl import threadpool_limits
 
-    from crimeaudit.simulate import simulate
+    from crimeaudit.simulation import simulate
 
     warnings.simplefilter("ignore")
     threadpool_limits(limits=1, user_api="blas")  # as run_detection does (small fits)
@@ -347,7 +347,7 @@ def simulated_table(df, incidents, period, took, workers, first_seed) -> list[st
     if "compliant:incidents" in df:
         incidents = int(df["compliant:incidents"].median())
     lines = ["# Detect: false alarms and power on whole simulated forces", "",
-             f"Each force is simulated from incidents up by `crimeaudit.simulate`: {n} forces "
+             f"Each force is simulated from incidents up by `crimeaudit.simulation`: {n} forces "
              f"of {incidents:,} incidents (one financial year, {period.start} to {period.end}; "
              f"median {crimes:,} crime records) from the `compliant` scenario, and {n} from "
              "the same scenario with every mechanism injected at once (scenario overrides: "

@@ -69,7 +69,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": n,
 
 CHILD_INGEST = """
 import json, resource, sys, time
-from crimeaudit.ingest import ingest
+from crimeaudit.ingestion import ingest
 from crimeaudit.store.project import Project
 files, folder = json.loads(sys.argv[1]), sys.argv[2]
 p = Project.init(folder)
@@ -98,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     data = args.data / str(args.incidents)
     if not (data / "incidents.csv").exists():
-        from crimeaudit.simulate import simulate
+        from crimeaudit.simulation import simulate
 
         simulate("kent-2013", seed=7, n_incidents=args.incidents, out_dir=data, fmt="csv")
     files = sorted(str(f) for f in data.glob("*.csv"))

@@ -30,9 +30,9 @@ HERE = Path(__file__).parent
 
 CHILD_PREPARE = """
 import json, sys
-from crimeaudit.ingest import ingest
-from crimeaudit.screen import load_model
-from crimeaudit.simulate import simulate
+from crimeaudit.ingestion import ingest
+from crimeaudit.screening import load_model
+from crimeaudit.simulation import simulate
 from crimeaudit.store.project import Project
 n, folder, data = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 simulate("kent-2013", seed=7, n_incidents=n, out_dir=data)
@@ -68,7 +68,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": n[0] + m[0],
 
 CHILD_LINK = """
 import json, resource, sys, time
-from crimeaudit.link import link
+from crimeaudit.linkage import link
 from crimeaudit.store.project import Project
 folder = sys.argv[1]
 with Project.open(folder) as p:
@@ -82,7 +82,7 @@ print(json.dumps({"seconds": s, **counts,
 
 CHILD_SCREEN = """
 import json, resource, sys, time
-from crimeaudit.screen import downgrade_candidates, screen, unrecorded_candidates
+from crimeaudit.screening import downgrade_candidates, screen, unrecorded_candidates
 from crimeaudit.store.project import Project
 folder = sys.argv[1]
 with Project.open(folder) as p:

@@ -10,7 +10,7 @@ from ``truth_incidents``: ``discloses_crime`` (should a crime have been recorded
 For every sample size on the PPI grid (``--n``, default 300, 400, ..., 1,400) it draws
 ``--reps`` simple random samples of incidents and computes on each:
 
-* **PPI++** as the library does it (``crimeaudit.screen.ppi.ppi_ratio`` defaults: cross-fitted
+* **PPI++** as the library does it (``crimeaudit.audit.ppi.ppi_ratio`` defaults: cross-fitted
   lambda, logit interval, finite-population variance) with the good screen and with the poor
   one, R known for every incident (as linkage gives it);
 * **PPI++ as first shipped** (same-sample lambda, linear interval, superpopulation variance),
@@ -39,10 +39,10 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from crimeaudit.screen.model import train_default
-from crimeaudit.screen.ppi import ppi_ratio
-from crimeaudit.screen.rules import load_rules
-from crimeaudit.simulate import simulate
+from crimeaudit.audit.ppi import ppi_ratio
+from crimeaudit.screening.model import train_default
+from crimeaudit.screening.rules import load_rules
+from crimeaudit.simulation import simulate
 
 RESULTS = Path(__file__).parent / "results" / "ppi.md"
 READING = "## Reading (written by hand; kept when the script rewrites the tables above)"

@@ -35,16 +35,16 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from crimeaudit.link import link
-from crimeaudit.screen import downgrade_candidates, screen, unrecorded_candidates
-from crimeaudit.screen.model import (
+from crimeaudit.linkage import link
+from crimeaudit.screening import downgrade_candidates, screen, unrecorded_candidates
+from crimeaudit.screening.model import (
     DEFAULT_SCENARIO,
     DEFAULT_SEED,
     DEFAULT_SIZE,
     MODEL_FILE,
     train_default,
 )
-from crimeaudit.simulate import simulate
+from crimeaudit.simulation import simulate
 from crimeaudit.store.project import Project
 
 HERE = Path(__file__).parent

@@ -26,14 +26,14 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 mode, n, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-from crimeaudit.simulate import simulate
+from crimeaudit.simulation import simulate
 if mode == "simulate":
     t = time.perf_counter()
     simulate("kent-2013", seed=7, n_incidents=n, out_dir=out)
     wall = time.perf_counter() - t
 else:
     import pyarrow.parquet as pq
-    from crimeaudit.simulate.writer import write_tables
+    from crimeaudit.simulation.writer import write_tables
     tables = {p.stem: pq.read_table(p) for p in sorted(out.glob("*.parquet"))}
     t = time.perf_counter()
     write_tables(tables, out / "baseline", "parquet")

@@ -41,7 +41,7 @@ def public_sources(months: str = "") -> dict[str, list[tuple[str, list[Path]]]]:
 
 def build_public_projects(root: Path, only=None, months: str = "") -> dict[str, Path]:
     """Ingest each public source into its own project under ``root``; name -> project dir."""
-    from crimeaudit.ingest import ingest
+    from crimeaudit.ingestion import ingest
     from crimeaudit.store.project import Project
 
     out = {}

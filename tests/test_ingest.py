@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crimeaudit.ingest import IngestError, ingest, load_profile, quarantined_rows
-from crimeaudit.ingest.pseudonym import pseudonym
+from crimeaudit.ingestion import IngestError, ingest, load_profile, quarantined_rows
+from crimeaudit.ingestion.pseudonym import pseudonym
 from crimeaudit.store.project import Project
 
 INCIDENTS = (
@@ -148,7 +148,7 @@ def test_killed_process_leaves_store_as_before(tmp_path):
     write(tmp_path / "crimes.csv", CRIMES_HEADER + "C1,I1,2013-01-01 12:00:00,8N,recorded,\n")
     script = textwrap.dedent(f"""
         import os
-        from crimeaudit.ingest import ingest
+        from crimeaudit.ingestion import ingest
         from crimeaudit.progress import Progress
         from crimeaudit.store.project import Project
         from contextlib import contextmanager

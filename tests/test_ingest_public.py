@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crimeaudit.ingest import ingest, quarantined_rows
+from crimeaudit.ingestion import ingest, quarantined_rows
 from crimeaudit.store.project import Project
 
 FIX = Path(__file__).parent / "fixtures" / "ingest"

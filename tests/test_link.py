@@ -2,9 +2,9 @@
 
 import pytest
 
-from crimeaudit.link import LinkSettings, link
-from crimeaudit.link.errors import LinkError
-from crimeaudit.simulate import simulate
+from crimeaudit.linkage import LinkSettings, link
+from crimeaudit.linkage.errors import LinkError
+from crimeaudit.simulation import simulate
 from crimeaudit.store.project import Project
 
 

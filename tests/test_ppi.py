@@ -6,15 +6,15 @@ import ppi_py
 import pyarrow as pa
 import pytest
 
-from crimeaudit.screen.ppi import (
+from crimeaudit.audit.ppi import (
     MIN_AUDITED,
     MIN_DISCORDANT,
     coverage_warnings,
-    estimate_ppi,
     ppi_mean,
     ppi_ratio,
     ppi_stratified_ratio,
 )
+from crimeaudit.audit.ppi_project import estimate_ppi
 
 
 def _population(seed, n_pop=20000, quality=1.0):
@@ -177,7 +177,7 @@ def test_warnings_name_what_is_below_the_benchmarked_size():
 @pytest.fixture(scope="module")
 def force(tmp_path_factory):
     """A small simulated force with stand-in screen scores (no model training: fast)."""
-    from crimeaudit.simulate import simulate
+    from crimeaudit.simulation import simulate
     from crimeaudit.store.project import Project
 
     d = tmp_path_factory.mktemp("ppi_force")

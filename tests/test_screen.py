@@ -5,18 +5,18 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from crimeaudit.link import link
-from crimeaudit.screen import (
+from crimeaudit.linkage import link
+from crimeaudit.screening import (
     downgrade_candidates,
     next_for_review,
     screen,
     train,
     unrecorded_candidates,
 )
-from crimeaudit.screen.errors import ScreenError
-from crimeaudit.screen.model import MODEL_FILE, ScreenModel
-from crimeaudit.screen.rules import RulesError, load_rules
-from crimeaudit.simulate import simulate
+from crimeaudit.screening.errors import ScreenError
+from crimeaudit.screening.model import MODEL_FILE, ScreenModel
+from crimeaudit.screening.rules import RulesError, load_rules
+from crimeaudit.simulation import simulate
 from crimeaudit.store.project import Project
 
 
@@ -164,7 +164,7 @@ def test_review_next_is_uncertain_and_kept_apart_from_audit_sample(project):
 def test_ppi_estimate_from_project_covers_truth(project):
     from crimeaudit.audit.design import SampleDesign, draw_sample
     from crimeaudit.audit.oracle import oracle_review
-    from crimeaudit.screen.ppi import estimate_ppi
+    from crimeaudit.audit.ppi_project import estimate_ppi
 
     with Project.open(project) as p:
         draw_sample(p, SampleDesign("stratified", size=400, seed=1, strata_by=("strand",)))
@@ -246,7 +246,7 @@ def test_rule_hits_are_stored_per_incident_as_the_rules_match(project):
 
 
 def test_fast_tfidf_gives_the_same_features_as_scikit_learn(small_model):
-    from crimeaudit.screen.model import feature_text, tfidf_transform
+    from crimeaudit.screening.model import feature_text, tfidf_transform
 
     sim = simulate("compliant", seed=4, n_incidents=1500).tables["incidents"].to_pandas()
     odd = ["Élise punched — café owner: «no!» 3rd time", "", "   ", "naïve STRASSE_x 12ab",

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from crimeaudit.cli import app
 from crimeaudit.model.schema import TABLES
-from crimeaudit.simulate import ScenarioError, list_scenarios, load_scenario, simulate
+from crimeaudit.simulation import ScenarioError, list_scenarios, load_scenario, simulate
 
 
 @pytest.fixture(scope="module")

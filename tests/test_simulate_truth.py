@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from crimeaudit.model.codes import load_code_lists
-from crimeaudit.simulate import load_scenario, simulate
-from crimeaudit.simulate.calendar import in_pressure_window
+from crimeaudit.simulation import load_scenario, simulate
+from crimeaudit.simulation.calendar import in_pressure_window
 
 CODES = load_code_lists()
 N = 50_000

@@ -29,7 +29,6 @@ from crimeaudit.audit.design import (
 )
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.audit.estimators import RatioResult, ht_ratio, srs_ratio, stratified_ratio
-from crimeaudit.audit.intervals import clopper_pearson, proportion_interval, wilson
 from crimeaudit.audit.measures import MEASURES, AuditEstimates, estimate
 from crimeaudit.audit.oracle import oracle_review
 from crimeaudit.audit.plan import SampleSizePlan, plan_for_project, plan_sample_size
@@ -40,6 +39,7 @@ from crimeaudit.audit.review import (
     import_review,
     record_decision,
 )
+from crimeaudit.uncertainty import clopper_pearson, proportion_interval, wilson
 
 __all__ = [
     "CALL_TYPE_STRANDS", "DECISION_COLUMNS", "MEASURES", "VOCABULARY", "AuditError",

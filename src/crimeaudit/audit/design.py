@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 #: Call type (incident_types.csv) -> the strand a crime reported that way most likely falls in.
 #: Call types that do not usually disclose a crime (ASB, WELFARE, ...) map to ``other``.
@@ -377,6 +378,7 @@ def _strata(frame: pd.DataFrame, by: tuple[str, ...]) -> pd.Series:
     return out
 
 
+@project_verb
 def draw_sample(project, design: SampleDesign | None = None, *, progress: Progress | None = None,
                 **params: Any) -> Sample:
     """Draw ``design`` (or ``SampleDesign(**params)``) and store it in the project.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crimeaudit.errors import CrimeauditError
 
-class AuditError(ValueError):
+
+class AuditError(CrimeauditError, ValueError):
     """A bad design, sheet or request; the message names the file, line and column if any."""

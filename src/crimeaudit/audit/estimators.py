@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from crimeaudit.audit.intervals import clopper_pearson, proportion_interval, wilson
+from crimeaudit.uncertainty import clopper_pearson, proportion_interval, wilson
 
 INTERVALS = ("wilson", "clopper-pearson", "linearised")
 
@@ -53,6 +53,11 @@ class RatioResult:
     n_effective: float | None = None
     extra: dict = field(default_factory=dict)
 
+    @property
+    def se(self) -> float | None:
+        """Design-based standard error of the estimate (square root of ``variance``)."""
+        return None if self.variance is None else float(np.sqrt(max(self.variance, 0.0)))
+
 
 def srs_ratio(y, z, level: float = 0.95, interval: str = "wilson") -> RatioResult:
     """Simple random sample: the share of ``z`` records that are also ``y``.
@@ -68,10 +73,11 @@ def srs_ratio(y, z, level: float = 0.95, interval: str = "wilson") -> RatioResul
         lo, hi = _linearised(p, p * (1 - p) / max(m - 1, 1), max(m - 1, 1), level)
     else:
         lo, hi = proportion_interval(x, m, level, interval)
+    p = x / m if m else float("nan")
     return RatioResult(
-        estimate=x / m if m else float("nan"), lower=float(lo), upper=float(hi),
+        estimate=p, lower=float(lo), upper=float(hi),
         method=interval, n=len(z), numerator=x, denominator=m,
-        n_effective=float(m),
+        variance=p * (1 - p) / m if m else None, n_effective=float(m),
     )
 
 

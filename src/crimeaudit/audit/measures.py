@@ -38,6 +38,7 @@ from crimeaudit.audit.review import linked_crimes
 from crimeaudit.audit.unrecorded import recorded_last_year, unrecorded_from_rate
 from crimeaudit.model.figures import FIGURES_VERSION, Estimate
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 MEASURES = (
     "recording_rate", "timeliness", "classification_accuracy", "cancellation_wrong",
@@ -162,6 +163,7 @@ def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str):
     return ht_ratio(y, z, recs.inclusion_probability.to_numpy(), level, interval)
 
 
+@project_verb
 def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[str] = (),
              level: float | None = None, method: str = "auto", write: bool = True,
              progress: Progress | None = None) -> AuditEstimates:
@@ -211,11 +213,11 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                     measure=measure, scope=scope, estimate=r.estimate, lower=r.lower,
                     upper=r.upper, level=level, method=r.method, n=int(r.denominator),
                     numerator=r.numerator, denominator=r.denominator,
-                    notes="; ".join(notes),
-                    extra={"design": sample.design.kind, "sample_id": sample.sample_id,
-                           "records_in_sample": r.n,
-                           "n_effective": None if r.n_effective is None
-                           else round(float(r.n_effective), 3)},
+                    notes="; ".join(notes), se=r.se,
+                    n_effective=None if r.n_effective is None
+                    else round(float(r.n_effective), 3),
+                    sample_id=sample.sample_id,
+                    extra={"design": sample.design.kind, "records_in_sample": r.n},
                 ))
             rate = next((e for e in estimates if e.measure == "recording_rate"
                          and e.scope == scope), None)
@@ -247,13 +249,18 @@ def _unrecorded(project, rate: Estimate, scope: str) -> Estimate:
         strand = scope
     count, info = recorded_last_year(project, strand, division)
     u, lo, hi = unrecorded_from_rate(count, rate.estimate, rate.lower, rate.upper)
+    # Delta method: dU/dr = -C / r^2, so se(U) = C se(r) / r^2 (the interval is not symmetric:
+    # it is U at the rate's interval endpoints).
+    se = (count * rate.se / rate.estimate ** 2
+          if rate.se is not None and rate.estimate > 0 else None)
     note = f"{count:,.0f} crimes recorded in 12 months"
     if info.get("scaled"):
         note += f" (scaled up from {info['days_covered']:g} days of data)"
     return Estimate(
         measure="unrecorded_per_year", scope=scope, estimate=u, lower=lo, upper=hi,
         level=rate.level, method=f"C(1-r)/r at the {rate.method} interval",
-        n=rate.n, unit="crimes", notes=note,
+        n=rate.n, unit="crimes", notes=note, se=se, n_effective=rate.n_effective,
+        sample_id=rate.sample_id, warnings=rate.warnings,
         extra={"recorded_12m": count, **info, "rate": rate.estimate},
     )
 
@@ -268,7 +275,7 @@ def write_estimates(project, result: AuditEstimates) -> str:
 def _ppi(project, level: float, by: tuple[str, ...], write: bool,
          sample_id: str | None) -> AuditEstimates:
     try:
-        from crimeaudit.screen.ppi import estimate_ppi
+        from crimeaudit.audit.ppi_project import estimate_ppi
     except ImportError:
         raise AuditError(
             "the screen has not been run: run crimeaudit screen run DIR first"

@@ -33,12 +33,14 @@ from crimeaudit.audit.review import (
     validate_rows,
 )
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 
 def _yn(b) -> str:
     return "yes" if bool(b) else "no"
 
 
+@project_verb
 def oracle_review(project, sample_id: str | None = None, error_rate: float = 0.0,
                   seed: int = 0, progress: Progress | None = None) -> ImportResult:
     """Decide every record of a sample from the ground truth and store the decisions."""

@@ -25,7 +25,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from crimeaudit.audit.errors import AuditError
-from crimeaudit.audit.intervals import normal_quantile
+from crimeaudit.uncertainty import normal_quantile
 
 FORMULA = "n0 = z^2 p(1-p) / e^2;  n = n0 / (1 + (n0 - 1)/N);  records = ceil(n / c)"
 

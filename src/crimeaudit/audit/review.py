@@ -35,6 +35,7 @@ from crimeaudit.audit.decisions import DECISION_COLUMNS, VOCABULARY, append_deci
 from crimeaudit.audit.design import Sample, load_sample
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 FACT_COLUMNS = (
     "sample_id", "record_type", "record_id", "stratum", "reported_at", "call_type",
@@ -194,6 +195,7 @@ def _describe_crimes(mine: list[dict], reported, changes: dict[str, list[dict]],
     return "\n".join(lines)
 
 
+@project_verb
 def export_review(project, sample_id: str | None = None, out: str | Path | None = None,
                   progress: Progress | None = None) -> dict[str, Path]:
     """Write the review sheet as CSV and XLSX; returns {"csv": path, "xlsx": path}.
@@ -386,6 +388,7 @@ def cancelled_records(project, sample: Sample) -> set[str]:
     return set(crimes.loc[crimes.status == "cancelled", "record_id"].astype(str))
 
 
+@project_verb
 def import_review(project, path: str | Path, sample_id: str | None = None,
                   auditor: str | None = None, corrections: bool = False,
                   progress: Progress | None = None) -> ImportResult:

@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             console.print(estimates_table(res.estimates, res.level))
             # A figure quoted without its caveat is a wrong figure: show every warning here too.
             for e in res.estimates:
-                for warning in (e.extra or {}).get("warnings", []):
+                for warning in e.warnings:
                     err_console.print(f"[yellow]warning[/] {e.measure} ({e.scope}): {warning}")
             console.print(f"Written: {p.path / 'reports' / 'estimates.json'}")
 

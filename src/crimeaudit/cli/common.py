@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from crimeaudit.errors import CrimeauditError
 from crimeaudit.progress import RichProgress
 
 console = Console()
@@ -21,19 +22,17 @@ def progress() -> RichProgress:
     return RichProgress(err_console)
 
 
-class UserError(Exception):
+class UserError(CrimeauditError):
     """A mistake the user can fix: printed as one clear message, exit code 2."""
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """Exceptions that crimeaudit defines are mistakes a user can fix, by convention.
+    """A :class:`~crimeaudit.errors.CrimeauditError` is a mistake a user can fix.
 
-    Each stage raises its own type (IngestError, AuditError, ...); anything else, a bug, keeps
-    its traceback.
+    Each stage raises its own subclass (IngestError, AuditError, ...); anything else, a bug,
+    keeps its traceback.
     """
-    return any(
-        cls.__module__.startswith("crimeaudit.") for cls in type(exc).__mro__[:-2]
-    )
+    return isinstance(exc, CrimeauditError)
 
 
 @contextmanager

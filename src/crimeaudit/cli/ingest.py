@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from crimeaudit.cli.common import console, handle_errors, open_project, print_json, progress
-from crimeaudit.ingest import (
+from crimeaudit.ingestion import (
     ingest,
     ingested_files,
     list_profiles,

@@ -23,8 +23,8 @@ def link(
     json_: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Link incidents to crime records: exact on references, then Splink for the rest."""
-    from crimeaudit.link import LinkSettings
-    from crimeaudit.link import link as run
+    from crimeaudit.linkage import LinkSettings
+    from crimeaudit.linkage import link as run
     from crimeaudit.store.project import Project
 
     with Project.open(directory) as project:

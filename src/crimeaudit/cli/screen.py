@@ -66,7 +66,7 @@ def run(directory: Path = DIRECTORY, rules: Path = RULES, json_: bool = JSON) ->
     the rules it hits. The first run in a project trains the shipped default model (a minute or
     two) and keeps it in DIR/screen/; after `screen train` the project's own model is used.
     """
-    from crimeaudit.screen import screen as score
+    from crimeaudit.screening import screen as score
 
     with open_project(directory) as project:
         count = score(project, rules=rules, progress=progress())
@@ -92,7 +92,7 @@ def findings(
     Needs `screen run` first (and `link`, so that recorded crimes are known). Print the top 50,
     or write everything with -o FILE.csv for the registrar.
     """
-    from crimeaudit.screen import downgrade_candidates, unrecorded_candidates
+    from crimeaudit.screening import downgrade_candidates, unrecorded_candidates
 
     with open_project(directory) as project:
         if kind not in ("unrecorded", "downgrades"):
@@ -116,7 +116,7 @@ def review_next(
     `screen train` only, never mix them into the audit's sample or its estimates. Records
     already in an audit sample are left out.
     """
-    from crimeaudit.screen import next_for_review
+    from crimeaudit.screening import next_for_review
 
     with open_project(directory) as project:
         df = next_for_review(project, n)
@@ -136,7 +136,7 @@ def train(
     The new model replaces the project's model (DIR/screen/screen-model.pkl); delete that file
     to go back to the shipped default. Run `screen run` afterwards to rescore.
     """
-    from crimeaudit.screen import train as fit
+    from crimeaudit.screening import train as fit
 
     with open_project(directory) as project:
         model = fit(project, decisions_csv=decisions, rules=rules, progress=progress())

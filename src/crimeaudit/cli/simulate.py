@@ -26,8 +26,8 @@ def simulate(
     list_: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
 ) -> None:
     """Simulate a police force's incidents and crimes, with the ground truth to audit them."""
-    from crimeaudit.simulate import ScenarioError
-    from crimeaudit.simulate import simulate as run
+    from crimeaudit.simulation import ScenarioError
+    from crimeaudit.simulation import simulate as run
 
     if list_:
         scenarios()
@@ -56,7 +56,7 @@ def simulate(
 
 def scenarios() -> None:
     """List the built-in simulation scenarios."""
-    from crimeaudit.simulate import list_scenarios, load_scenario
+    from crimeaudit.simulation import list_scenarios, load_scenario
 
     for name in list_scenarios():
         s = load_scenario(name)

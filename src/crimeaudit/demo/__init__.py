@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from crimeaudit.errors import CrimeauditError
 from crimeaudit.progress import Progress, resolve
 
 MARKER = ".crimeaudit-demo"
@@ -22,7 +23,7 @@ SCENARIO = "kent-2013"
 DEFAULT_OUT = Path("crimeaudit-demo")
 
 
-class DemoError(RuntimeError):
+class DemoError(CrimeauditError, RuntimeError):
     """The demo cannot run (for instance its output folder holds something else)."""
 
 
@@ -56,9 +57,9 @@ def run_demo(out: str | Path = DEFAULT_OUT, incidents: int = 60_000, seed: int =
     """
     from crimeaudit.audit import draw_sample, estimate, oracle_review
     from crimeaudit.audit.measures import write_estimates
-    from crimeaudit.ingest import ingest
+    from crimeaudit.ingestion import ingest
     from crimeaudit.report import write_report
-    from crimeaudit.simulate import simulate
+    from crimeaudit.simulation import simulate
     from crimeaudit.store import Project
 
     prog = resolve(progress)

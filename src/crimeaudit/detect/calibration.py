@@ -1,6 +1,6 @@
 """Calibration forces: record-level tables generated directly, with known injected effects.
 
-The full simulator (``crimeaudit.simulate``) models a whole force from incidents up. To check
+The full simulator (``crimeaudit.simulation``) models a whole force from incidents up. To check
 the detectors' false-alarm rate and power over hundreds of forces, only the tables each test
 reads are needed; this module draws those directly (canonical schema, fixed seed), with each
 target-chasing mechanism switched on at a stated size. Used by the tests and, where the

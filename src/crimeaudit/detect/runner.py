@@ -36,6 +36,7 @@ from crimeaudit.detect.multiplicity import bh_adjust
 from crimeaudit.detect.targets import Targets, load_targets
 from crimeaudit.model.figures import Finding
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 FINDINGS_TABLE = "findings"
 ALPHA = 0.05
@@ -182,27 +183,28 @@ def project_input(project, targets: Targets | None = None, previous_dir=None) ->
     return data
 
 
+@project_verb
 def detect_project(
-    project_dir: str | Path,
+    project,
     targets_file: str | Path | None = None,
     previous_dir: str | Path | None = None,
     progress: Progress | None = None,
 ) -> DetectionRun:
-    """``crimeaudit detect DIR``: run, store table ``findings`` and ``reports/findings.json``."""
-    from crimeaudit.store.project import Project
+    """``crimeaudit detect DIR``: run, store table ``findings`` and ``reports/findings.json``.
 
-    with Project.open(project_dir) as project:
-        targets = load_targets(targets_file) if targets_file else None
-        data = project_input(project, targets, previous_dir)
-        run = run_detection(data, progress)
-        project.engine.write(FINDINGS_TABLE, findings_table(run.findings))
-        out = project.folder("reports") / "findings.json"
-        payload = {"summary": run.summary(),
-                   "findings": [_finite(f.to_dict()) for f in run.findings]}
-        out.write_text(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False),
-                       encoding="utf-8")
-        project.log_run("detect", inputs=[targets_file] if targets_file else [],
-                        counts={"findings": len(run.findings),
-                                "significant": len(run.significant())},
-                        params={"previous_release": str(previous_dir) if previous_dir else None})
+    ``project`` is an open :class:`~crimeaudit.store.Project` or a project folder's path.
+    """
+    targets = load_targets(targets_file) if targets_file else None
+    data = project_input(project, targets, previous_dir)
+    run = run_detection(data, progress)
+    project.engine.write(FINDINGS_TABLE, findings_table(run.findings))
+    out = project.folder("reports") / "findings.json"
+    payload = {"summary": run.summary(),
+               "findings": [_finite(f.to_dict()) for f in run.findings]}
+    out.write_text(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False),
+                   encoding="utf-8")
+    project.log_run("detect", inputs=[targets_file] if targets_file else [],
+                    counts={"findings": len(run.findings),
+                            "significant": len(run.significant())},
+                    params={"previous_release": str(previous_dir) if previous_dir else None})
     return run

@@ -29,8 +29,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crimeaudit.errors import CrimeauditError
 
-class TargetsError(ValueError):
+
+class TargetsError(CrimeauditError, ValueError):
     """The targets file is missing or invalid (the message names the file and the field)."""
 
 

@@ -25,8 +25,10 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from crimeaudit.errors import CrimeauditError
 
-class EngineError(RuntimeError):
+
+class EngineError(CrimeauditError, RuntimeError):
     """An engine could not be reached or does not support what was asked."""
 
 

@@ -10,6 +10,10 @@ passing a folder holding files of the same names.
 ['rape', 'sexual', 'all']
 >>> codes.is_downgrade("8N", "105A")
 True
+>>> codes.ancestry("rape")
+['rape', 'sexual', 'all']
+>>> codes.call_type_strand("DOMESTIC"), codes.call_type_strand("NOISE")
+('violence', 'other')
 """
 
 from __future__ import annotations
@@ -49,13 +53,38 @@ class CodeLists:
         except KeyError:
             raise KeyError(f"unknown offence code {code!r}") from None
 
-    def strands_of(self, code: str) -> list[str]:
-        """The strand of an offence and every strand containing it, most specific first."""
-        out, s = [], self.offence(code).strand
-        while s:
+    def ancestry(self, strand: str) -> list[str]:
+        """A strand and every strand containing it, most specific first (ends with ``all``).
+
+        The one place strand nesting is followed: estimates, plans and detectors all use it.
+        An unknown strand has no ancestry but ``all``.
+        """
+        if strand not in self.strand_parent:
+            return ["all"] if "all" in self.strand_parent else []
+        out, s = [], strand
+        while s and s not in out:
             out.append(s)
             s = self.strand_parent.get(s)
         return out
+
+    def strands_of(self, code: str) -> list[str]:
+        """The strand of an offence and every strand containing it, most specific first."""
+        return self.ancestry(self.offence(code).strand)
+
+    def call_type_strand(self, call_type: str | None) -> str:
+        """The strand a crime reported under ``call_type`` most likely falls in (``other``
+        for call types that do not usually disclose a crime, and for unknown ones).
+
+        From the ``strand`` column of ``incident_types.csv``: known for every incident before
+        anyone audits it, so samples are stratified and records linked by it.
+        """
+        row = self.incident_types.get(call_type or "")
+        return (row or {}).get("strand") or "other"
+
+    @property
+    def call_type_strands(self) -> dict[str, str]:
+        """Every call type with a strand (``incident_types.csv``), for vectorised mapping."""
+        return {k: v["strand"] for k, v in self.incident_types.items() if v.get("strand")}
 
     def in_strand(self, code: str, strand: str) -> bool:
         return strand in self.strands_of(code)

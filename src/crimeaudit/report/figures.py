@@ -9,7 +9,7 @@ HTML is rendered from it, so the two can never disagree.
 >>> doc = figures_document(project={"name": "Kent"}, audits=[{"estimates": [e.to_dict()],
 ...                        "design": {"kind": "srs", "frame": "incidents"}}])
 >>> doc["figures_version"], doc["headline"]["rate"]["estimate"]
-(1, 0.896)
+(2, 0.896)
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from crimeaudit import __version__
+from crimeaudit.errors import CrimeauditError
 from crimeaudit.model.figures import FIGURES_VERSION, Estimate, Finding
 from crimeaudit.report.headline import headline
+from crimeaudit.store.project import project_verb
 
 REPORTS = "reports"
 # Measures of a cancellations sample replace those a sample of incidents happens to contain.
 CANCELLATION_MEASURES = ("cancellation_wrong", "victim_told")
 
 
-class ReportError(RuntimeError):
+class ReportError(CrimeauditError, RuntimeError):
     """The project has nothing to report yet, or its figures files are damaged."""
 
 
@@ -82,18 +84,17 @@ def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
     }
 
 
-def collect(project_dir: str | Path) -> dict[str, Any]:
-    """Read a project folder's figures into the document (see :func:`figures_document`)."""
-    from crimeaudit.store.project import Project
-
-    with Project.open(project_dir) as p:
-        project = {"name": p.config.name,
-                   "timeliness_hours": p.config.timeliness_hours,
-                   "confidence_level": p.config.confidence_level,
-                   "audit_period_start": _iso(p.config.audit_period_start),
-                   "audit_period_end": _iso(p.config.audit_period_end)}
-        runs = p.runs()
-        folder = p.path / REPORTS
+@project_verb
+def collect(p) -> dict[str, Any]:
+    """Read an open project's figures into the document (see :func:`figures_document`)."""
+    project_dir = p.path
+    project = {"name": p.config.name,
+               "timeliness_hours": p.config.timeliness_hours,
+               "confidence_level": p.config.confidence_level,
+               "audit_period_start": _iso(p.config.audit_period_start),
+               "audit_period_end": _iso(p.config.audit_period_end)}
+    runs = p.runs()
+    folder = p.path / REPORTS
     files = sorted(folder.glob("estimates*.json")) if folder.is_dir() else []
     if not files:
         raise ReportError(f"{folder}: no estimates.json; run crimeaudit estimate "

@@ -16,6 +16,7 @@ import jinja2
 from crimeaudit.report.charts import interval_svg, svg_of
 from crimeaudit.report.figures import collect, findings_of
 from crimeaudit.report.headline import pct
+from crimeaudit.store.project import project_verb
 
 MEASURE_TITLES = {
     "recording_rate": "Recording rate",
@@ -164,13 +165,15 @@ def render(doc: dict[str, Any]) -> str:
     )
 
 
-def write_report(project_dir: str | Path, out: str | Path | None = None) -> dict[str, Path]:
+@project_verb
+def write_report(project, out: str | Path | None = None) -> dict[str, Path]:
     """``crimeaudit report DIR``: write ``report.html`` and ``report.json`` beside it.
 
+    ``project`` is an open :class:`~crimeaudit.store.Project` or a project folder's path.
     Returns the two paths. Default: ``DIR/reports/report.html``.
     """
-    doc = collect(project_dir)
-    html_path = Path(out) if out else Path(project_dir) / "reports" / "report.html"
+    doc = collect(project)
+    html_path = Path(out) if out else project.path / "reports" / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_path = html_path.with_suffix(".json")
     html_path.write_text(render(doc), encoding="utf-8")

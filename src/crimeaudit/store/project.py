@@ -20,16 +20,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crimeaudit import __version__
 from crimeaudit.engine import Engine
+from crimeaudit.errors import CrimeauditError
 from crimeaudit.model.codes import CodeLists, load_code_lists
 from crimeaudit.model.schema import COUNTS, RECORD_TABLES
 
@@ -38,7 +42,7 @@ STORE_FILE = "store.duckdb"
 RUN_LOG = "runs.jsonl"
 
 
-class ProjectError(RuntimeError):
+class ProjectError(CrimeauditError, RuntimeError):
     """The project folder is missing, damaged or misconfigured."""
 
 
@@ -162,3 +166,28 @@ class Project:
         if not log.exists():
             return []
         return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def project_verb(fn: F) -> F:
+    """Let a verb take an open :class:`Project` or the path of a project folder.
+
+    Every public verb takes its project first; given a path it opens the project for the call
+    and closes it after, so ``ca.estimate("kent")`` and ``ca.estimate(project)`` are the same.
+    """
+
+    @functools.wraps(fn)
+    def verb(project: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(project, str | os.PathLike):
+            with Project.open(project) as opened:
+                return fn(opened, *args, **kwargs)
+        if not isinstance(project, Project):
+            raise ProjectError(
+                f"{fn.__name__}() takes a Project or a project folder's path, "
+                f"not {type(project).__name__}"
+            )
+        return fn(project, *args, **kwargs)
+
+    return verb  # type: ignore[return-value]

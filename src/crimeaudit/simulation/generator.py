@@ -16,23 +16,23 @@ import pyarrow.compute as pc
 from crimeaudit.model.codes import load_code_lists
 from crimeaudit.model.schema import TABLES
 from crimeaudit.progress import Progress, resolve
-from crimeaudit.simulate import narratives
-from crimeaudit.simulate.behaviour import OffenceBook, calibrated_probability, pick_from
-from crimeaudit.simulate.calendar import (
+from crimeaudit.simulation import narratives
+from crimeaudit.simulation.behaviour import OffenceBook, calibrated_probability, pick_from
+from crimeaudit.simulation.calendar import (
     US_PER_DAY,
     day_zero,
     in_pressure_window,
     next_boundary,
     report_times,
 )
-from crimeaudit.simulate.force import (
+from crimeaudit.simulation.force import (
     build_force,
     draw_officers,
     draw_places,
     draw_victims,
     pseudonyms,
 )
-from crimeaudit.simulate.scenario import Scenario
+from crimeaudit.simulation.scenario import Scenario
 
 # Record kinds: the crime an incident disclosed, a second record of the same crime, a record
 # made for an incident that disclosed no crime, a crime reported with no incident at all.

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 import duckdb
 import pyarrow as pa
 
-from crimeaudit.link.errors import LinkError
+from crimeaudit.linkage.errors import LinkError
 from crimeaudit.progress import Progress
+from crimeaudit.store.project import project_verb
 
 LINKS_TABLE = "links"
 LINKS_SCHEMA = pa.schema([
@@ -184,6 +185,7 @@ def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: P
     return best.cast(LINKS_SCHEMA)
 
 
+@project_verb
 def link(project, settings: LinkSettings | None = None, progress: Progress | None = None) -> dict:
     """Link crimes to incidents and write table ``links``; returns counts (and quality)."""
     settings = settings or LinkSettings()

@@ -5,6 +5,6 @@ Public API: :func:`link` (writes table ``links``), :class:`LinkSettings`, :func:
 
 from __future__ import annotations
 
-from crimeaudit.link.linkage import LinkSettings, link, link_quality
+from crimeaudit.linkage.links import LinkSettings, link, link_quality
 
 __all__ = ["LinkSettings", "link", "link_quality"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from crimeaudit.ingest.errors import IngestError
+from crimeaudit.ingestion.errors import IngestError
 
 _VALID_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 

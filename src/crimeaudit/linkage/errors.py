@@ -1,5 +1,8 @@
 """The link stage's user-facing error (printed as one clear line by the CLI)."""
 
 
-class LinkError(ValueError):
+from crimeaudit.errors import CrimeauditError
+
+
+class LinkError(CrimeauditError, ValueError):
     """Linkage that cannot run as asked (missing table, bad threshold...)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crimeaudit.audit.errors import AuditError
+from crimeaudit.audit.ppi import PPIResult, coverage_warnings, ppi_stratified_ratio
 from crimeaudit.model.figures import Estimate
-from crimeaudit.screen.errors import ScreenError
-from crimeaudit.screen.ppi import PPIResult, coverage_warnings, ppi_stratified_ratio
 
 _YES = {"yes": 1.0, "no": 0.0}
 
@@ -21,7 +21,7 @@ def _population(project, design) -> pd.DataFrame:
     frame["stratum"] = (_strata(frame, design.strata_by) if design.kind == "stratified"
                         else "all")
     if not eng.has_table("screen_scores"):
-        raise ScreenError("no screen scores yet: run crimeaudit screen run DIR first")
+        raise AuditError("no screen scores yet: run crimeaudit screen run DIR first")
     scores = eng.to_pandas(eng.table("screen_scores").select("incident_id", "p_crime"))
     frame = frame.merge(scores.rename(columns={"incident_id": "record_id"}), on="record_id",
                         how="left")
@@ -29,7 +29,7 @@ def _population(project, design) -> pd.DataFrame:
     is_crime = frame.record_type == "crime"
     frame.loc[is_crime, "p_crime"] = 1.0
     if frame.p_crime.isna().any():
-        raise ScreenError(f"{int(frame.p_crime.isna().sum())} incidents have no screen score: "
+        raise AuditError(f"{int(frame.p_crime.isna().sum())} incidents have no screen score: "
                           "run crimeaudit screen run DIR again")
     if eng.has_table("links"):
         linked = set(eng.to_pandas(eng.table("links").select("incident_id")).incident_id)
@@ -39,20 +39,27 @@ def _population(project, design) -> pd.DataFrame:
     return frame
 
 
-def estimate_from_project(project, level: float = 0.95, by=None, sample_id=None):
-    """See :func:`crimeaudit.screen.ppi.estimate_ppi`."""
+def estimate_ppi(project, level: float = 0.95, by=None, sample_id: str | None = None):
+    """The recording rate by PPI++ from the audit's decisions and the screen's scores.
+
+    Reads ``audit_samples`` / ``audit_decisions`` (incident records, ``should_record`` yes/no),
+    ``screen_scores`` (``p_crime`` for every incident) and the linked pairs (whether each
+    incident has a crime record). Stratified by the sample's strata; ``by`` (e.g.
+    ``"division"``) gives one estimate per group as well. Returns a list of
+    :class:`crimeaudit.model.Estimate`.
+    """
     from crimeaudit.audit.decisions import latest_decisions
     from crimeaudit.audit.design import load_sample
 
     sample = load_sample(project, sample_id)
     design = sample.design
     if design.frame != "incidents" or design.kind not in ("srs", "stratified"):
-        raise ScreenError("PPI estimation supports srs and stratified samples of incidents, "
+        raise AuditError("PPI estimation supports srs and stratified samples of incidents, "
                           f"not a {design.kind} sample of {design.frame}")
     frame = _population(project, design)
     dec = latest_decisions(project, sample.sample_id)
     if dec.empty:
-        raise ScreenError(f"sample {sample.sample_id} has no decisions yet")
+        raise AuditError(f"sample {sample.sample_id} has no decisions yet")
     dec = dec[dec.should_record.isin(list(_YES))]
     lab = frame.merge(dec[["record_id", "should_record", "recorded"]], on="record_id")
     lab["s"] = lab.should_record.map(_YES)
@@ -60,7 +67,7 @@ def estimate_from_project(project, level: float = 0.95, by=None, sample_id=None)
     groups = [("all", frame, lab)]
     if by:
         if by not in frame.columns:
-            raise ScreenError(f"cannot estimate by {by!r}: use strand or division")
+            raise AuditError(f"cannot estimate by {by!r}: use strand or division")
         groups += [(f"{by}={g}", frame[frame[by] == g], lab[lab[by] == g])
                    for g in sorted(frame[by].dropna().unique())]
     out = []
@@ -108,6 +115,7 @@ def _estimate(scope, res: PPIResult, cls: PPIResult, lb, pop, skipped, level, sa
         measure="recording_rate", scope=scope, estimate=res.estimate, lower=res.lower,
         upper=res.upper, level=level, method=method_name(res), n=int(len(lb)),
         numerator=float((lb.s * lb.r).sum()), denominator=float(lb.s.sum()), notes=notes,
+        se=res.se, sample_id=sample_id, warnings=tuple(warnings),
         extra={"lambda": res.lam, "classical_half_width": cls.half_width,
                "ppi_half_width": res.half_width, "population": int(len(pop)),
                "sample_id": sample_id, "tuning": x["tuning"], "interval": x["interval"],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crimeaudit.screen.errors import ScreenError
-from crimeaudit.screen.rules import load_rules
-from crimeaudit.screen.scoring import SCORES_TABLE
+from crimeaudit.screening.errors import ScreenError
+from crimeaudit.screening.rules import load_rules
+from crimeaudit.screening.scoring import SCORES_TABLE
+from crimeaudit.store.project import project_verb
 
 
 def _linked_incidents(project):
@@ -23,6 +24,7 @@ def _need_scores(project):
         raise ScreenError("no screen scores yet: run crimeaudit screen run DIR first")
 
 
+@project_verb
 def unrecorded_candidates(project, threshold: float = 0.5, limit: int | None = None,
                           rules=None) -> pd.DataFrame:
     """Incidents that likely disclosed a crime but have no linked crime record, most likely first.
@@ -57,6 +59,7 @@ def _reason(book, row, head: str) -> str:
     return "; ".join(parts)
 
 
+@project_verb
 def downgrade_candidates(project, limit: int | None = None, rules=None) -> pd.DataFrame:
     """Recorded crimes whose incident narrative describes a more serious class than recorded.
 

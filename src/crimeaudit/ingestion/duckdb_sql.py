@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crimeaudit.ingest.profile import ColumnSpec, Crosswalk, Period, Target
+from crimeaudit.ingestion.profile import ColumnSpec, Crosswalk, Period, Target
 from crimeaudit.model.schema import CRIME_STATUSES, TABLES, Column
 
 OFFENCE_COLUMNS = {("crimes", "offence_code"), ("classification_changes", "from_code"),

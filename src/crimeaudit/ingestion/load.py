@@ -17,20 +17,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from crimeaudit.ingest import duckdb_sql as q
-from crimeaudit.ingest.errors import IngestError
-from crimeaudit.ingest.profile import ColumnSpec, Profile, Target, load_profile
-from crimeaudit.ingest.pseudonym import project_key, sql_expression
-from crimeaudit.ingest.quarantine import (
+from crimeaudit.ingestion import duckdb_sql as q
+from crimeaudit.ingestion.errors import IngestError
+from crimeaudit.ingestion.profile import ColumnSpec, Profile, Target, load_profile
+from crimeaudit.ingestion.pseudonym import project_key, sql_expression
+from crimeaudit.ingestion.quarantine import (
     FILES_SCHEMA,
     FILES_TABLE,
     QUARANTINE_SCHEMA,
     QUARANTINE_TABLE,
     ensure_tables,
 )
-from crimeaudit.ingest.source import SourceFile, inspect_file, transcode_to_utf8
+from crimeaudit.ingestion.source import SourceFile, inspect_file, transcode_to_utf8
 from crimeaudit.model.schema import TABLES
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.project import project_verb
 
 LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing by lookup
 # DuckDB's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
@@ -364,6 +365,7 @@ class _FileLoader:
                                   mode="append")
 
 
+@project_verb
 def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
            progress: Progress | None = None, table: str | None = None) -> IngestReport:
     """Load ``files`` into the project's store through ``profile``; every row is loaded or

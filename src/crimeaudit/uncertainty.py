@@ -87,3 +87,43 @@ def _check_level(level: float) -> None:
 
 def _out(a: np.ndarray):
     return float(a) if a.ndim == 0 else a
+
+
+def logit_interval(p: float, se_logit: float, level: float = 0.95) -> tuple[float, float]:
+    """An interval built on the logit scale, ``expit(logit(p) +/- z se)``."""
+    z = normal_quantile(level)
+    if not 0 < p < 1:
+        return (0.0, 1.0) if p != p else (float(p), float(p))
+    centre = np.log(p / (1 - p))
+    lo, hi = centre - z * se_logit, centre + z * se_logit
+    return float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))
+
+
+def interval_for(estimate, level: float) -> tuple[float, float]:
+    """The interval of an :class:`~crimeaudit.model.Estimate` recomputed at another ``level``.
+
+    Follows the estimate's method label: Wilson or Clopper-Pearson at the effective sample
+    size, a logit-scale interval (PPI++) from ``se`` mapped to the logit scale by the delta
+    method, else ``estimate +/- z se`` clipped to [0, 1] for proportions.
+
+    >>> from crimeaudit.model import Estimate
+    >>> e = Estimate("recording_rate", "all", 0.683, 0.635, 0.727, 0.95, "wilson", 388,
+    ...              265, 388, se=0.0236, n_effective=388)
+    >>> [round(x, 3) for x in interval_for(e, 0.95)]
+    [0.635, 0.727]
+    """
+    method, p = estimate.method, estimate.estimate
+    if estimate.measure == "unrecorded_per_year" or estimate.unit != "proportion":
+        raise ValueError(f"the interval of {estimate.measure} is derived from another "
+                         "estimate's interval; it is available only at its own level")
+    neff = estimate.n_effective
+    if ("wilson" in method or "clopper" in method) and neff:
+        kind = "clopper-pearson" if "clopper" in method else "wilson"
+        lo, hi = proportion_interval(p * neff, neff, level, kind)
+        return float(lo), float(hi)
+    if estimate.se is None:
+        raise ValueError(f"{estimate.measure} [{estimate.scope}] has no standard error")
+    if "logit" in method and 0 < p < 1:
+        return logit_interval(p, estimate.se / (p * (1 - p)), level)
+    z = normal_quantile(level)
+    return float(max(p - z * estimate.se, 0.0)), float(min(p + z * estimate.se, 1.0))

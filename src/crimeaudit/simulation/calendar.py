@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crimeaudit.simulate.scenario import Period, Shape
+from crimeaudit.simulation.scenario import Period, Shape
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimeaudit.simulate.scenario import Scenario
+from crimeaudit.simulation.scenario import Scenario
 
 # Town centres used when a division gives none (latitude, longitude).
 _TOWNS = [

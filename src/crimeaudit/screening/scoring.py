@@ -9,9 +9,10 @@ import pandas as pd
 import pyarrow as pa
 
 from crimeaudit.progress import Progress
-from crimeaudit.screen.errors import ScreenError
-from crimeaudit.screen.model import MODEL_FILE, ScreenModel, train_default, version_of
-from crimeaudit.screen.rules import RuleBook, load_rules, split_hits
+from crimeaudit.screening.errors import ScreenError
+from crimeaudit.screening.model import MODEL_FILE, ScreenModel, train_default, version_of
+from crimeaudit.screening.rules import RuleBook, load_rules, split_hits
+from crimeaudit.store.project import project_verb
 
 SCORES_TABLE = "screen_scores"
 SCORES_SCHEMA = pa.schema([
@@ -50,6 +51,7 @@ def _score_batch(batch: pa.RecordBatch, book: RuleBook, model: ScreenModel) -> p
     }).cast(SCORES_SCHEMA)
 
 
+@project_verb
 def screen(project, rules: str | Path | None = None, progress: Progress | None = None) -> int:
     """Score every incident into ``screen_scores``; returns the number scored.
 
@@ -97,6 +99,7 @@ def _project_decisions(project) -> pd.DataFrame:
         ["incident_id", "should_record", "correct_class"]]
 
 
+@project_verb
 def train(project, decisions_csv: str | Path | None = None, rules=None,
           progress: Progress | None = None) -> ScreenModel:
     """Retrain the screen on the project's own auditors' decisions.
@@ -126,6 +129,7 @@ def train(project, decisions_csv: str | Path | None = None, rules=None,
     return model
 
 
+@project_verb
 def next_for_review(project, n: int = 50) -> pd.DataFrame:
     """Incidents whose label would teach the model most (uncertainty sampling).
 

@@ -2,13 +2,14 @@
 
 Public API: :func:`screen` (writes ``screen_scores``), :func:`train` (retrain on the project's
 own decisions), :func:`next_for_review` (active learning list), :func:`unrecorded_candidates`
-and :func:`downgrade_candidates` (findings lists), :func:`crimeaudit.screen.ppi.estimate_ppi`.
+and :func:`downgrade_candidates` (findings lists). The PPI++ estimator that uses the scores is
+an audit estimator: :func:`crimeaudit.audit.ppi_project.estimate_ppi`.
 """
 
 from __future__ import annotations
 
-from crimeaudit.screen.findings import downgrade_candidates, unrecorded_candidates
-from crimeaudit.screen.scoring import load_model, next_for_review, screen, train
+from crimeaudit.screening.findings import downgrade_candidates, unrecorded_candidates
+from crimeaudit.screening.scoring import load_model, next_for_review, screen, train
 
 __all__ = ["downgrade_candidates", "load_model", "next_for_review", "screen", "train",
            "unrecorded_candidates"]

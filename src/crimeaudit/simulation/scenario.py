@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crimeaudit.errors import CrimeauditError
 from crimeaudit.model.codes import load_code_lists
 
 Probability = Field(ge=0.0, le=1.0)
@@ -31,7 +32,7 @@ REFORMABLE = (
 )
 
 
-class ScenarioError(ValueError):
+class ScenarioError(CrimeauditError, ValueError):
     """A scenario file that cannot be used; the message names the file, line and field."""
 
 
@@ -311,7 +312,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _builtin_dir():
-    return resources.files("crimeaudit.simulate").joinpath("scenarios")
+    return resources.files("crimeaudit.simulation").joinpath("scenarios")
 
 
 def list_scenarios() -> list[str]:

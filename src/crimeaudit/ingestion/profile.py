@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from crimeaudit.ingest.errors import IngestError
+from crimeaudit.ingestion.errors import IngestError
 from crimeaudit.model.schema import TABLES
 
 
@@ -205,7 +205,7 @@ class Profile(_Strict):
 
 
 def _builtin_dir():
-    return resources.files("crimeaudit.ingest") / "profiles"
+    return resources.files("crimeaudit.ingestion") / "profiles"
 
 
 def list_profiles() -> dict[str, str]:

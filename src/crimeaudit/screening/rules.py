@@ -19,8 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from crimeaudit.errors import CrimeauditError
 
-class RulesError(ValueError):
+
+class RulesError(CrimeauditError, ValueError):
     """A rules file that cannot be used (names the file and the rule)."""
 
 
@@ -104,7 +106,7 @@ class RuleBook:
 def load_rules(path: str | Path | None = None) -> RuleBook:
     """Rules from a YAML file (default: the shipped ``screen/rules/default.yaml``)."""
     if path is None:
-        text = resources.files("crimeaudit.screen").joinpath("rules/default.yaml").read_text(
+        text = resources.files("crimeaudit.screening").joinpath("rules/default.yaml").read_text(
             encoding="utf-8")
         source = "default"
     else:

@@ -8,7 +8,7 @@ injury, entry to a home, force in a theft) that show when the recorded class is 
 
 >>> import numpy as np
 >>> from crimeaudit.model.codes import load_code_lists
->>> from crimeaudit.simulate.behaviour import OffenceBook
+>>> from crimeaudit.simulation.behaviour import OffenceBook
 >>> book = OffenceBook(load_code_lists())
 >>> text = write(np.random.default_rng(1), ["ASSAULT", "ASB"], np.array([0, 1]),
 ...              np.array([True, False]), np.array([book.index["8N"], -1]), book,
@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crimeaudit.simulate.behaviour import OffenceBook
-from crimeaudit.simulate.scenario import NarrativeStyle
+from crimeaudit.simulation.behaviour import OffenceBook
+from crimeaudit.simulation.scenario import NarrativeStyle
 
 WORDS: dict[str, list[str]] = {
     "ip": [

@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from crimeaudit.audit.intervals import normal_quantile, wilson
+from crimeaudit.uncertainty import normal_quantile, wilson
 
-__all__ = ["PPIResult", "ppi_mean", "ppi_ratio", "ppi_stratified_ratio", "estimate_ppi",
+__all__ = ["PPIResult", "ppi_mean", "ppi_ratio", "ppi_stratified_ratio",
            "coverage_warnings", "MIN_AUDITED", "MIN_SHOULD_RECORD", "MIN_DISCORDANT"]
 
 TUNINGS = ("cross-fit", "same-sample")
@@ -341,16 +341,3 @@ def coverage_warnings(n: int, should_record: int, discordant: int) -> list[str]:
                    f"disagree: the interval rests on them and may be too narrow (coverage was "
                    f"shown in every benchmark case only from {MIN_DISCORDANT})")
     return out
-
-
-def estimate_ppi(project, level: float = 0.95, by=None, sample_id: str | None = None):
-    """The recording rate by PPI++ from the audit's decisions and the screen's scores.
-
-    Reads ``audit_samples`` / ``audit_decisions`` (incident records, ``should_record`` yes/no),
-    ``screen_scores`` (``p_crime`` for every incident) and ``links`` (whether each incident has a
-    crime record). Stratified by the sample's strata; ``by`` (e.g. ``"division"``) gives one
-    estimate per group as well. Returns a list of :class:`crimeaudit.model.Estimate`.
-    """
-    from crimeaudit.screen.ppi_project import estimate_from_project
-
-    return estimate_from_project(project, level=level, by=by, sample_id=sample_id)

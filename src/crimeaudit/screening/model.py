@@ -26,7 +26,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from crimeaudit.screen.errors import ScreenError
+from crimeaudit.screening.errors import ScreenError
 
 DEFAULT_SCENARIO = "national-2014"
 DEFAULT_SEED = 20140
@@ -170,8 +170,8 @@ def train_default(progress=None) -> ScreenModel:
     A different scenario and seed from the benchmark's held-out force, so its quality figures
     are honest.
     """
-    from crimeaudit.screen.rules import load_rules
-    from crimeaudit.simulate import simulate
+    from crimeaudit.screening.rules import load_rules
+    from crimeaudit.simulation import simulate
 
     sim = simulate(DEFAULT_SCENARIO, seed=DEFAULT_SEED, n_incidents=DEFAULT_SIZE)
     inc = sim.tables["incidents"].to_pandas()

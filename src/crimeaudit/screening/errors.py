@@ -1,5 +1,8 @@
 """The screen stage's user-facing error (printed as one clear line by the CLI)."""
 
 
-class ScreenError(ValueError):
+from crimeaudit.errors import CrimeauditError
+
+
+class ScreenError(CrimeauditError, ValueError):
     """A screening step that cannot run as asked (missing table, too few decisions...)."""

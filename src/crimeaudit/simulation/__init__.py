@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from crimeaudit.progress import Progress, resolve
-from crimeaudit.simulate.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
+from crimeaudit.simulation.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
 
 __all__ = [
     "Scenario", "ScenarioError", "SimulationResult", "list_scenarios", "load_scenario",
@@ -47,8 +47,8 @@ def simulate(
     there as ``<table>.<fmt>`` with a ``manifest.json`` (row counts and sha256 of each file).
     """
     from crimeaudit import __version__
-    from crimeaudit.simulate.generator import generate
-    from crimeaudit.simulate.writer import write_manifest, write_tables
+    from crimeaudit.simulation.generator import generate
+    from crimeaudit.simulation.writer import write_manifest, write_tables
 
     s = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if not isinstance(seed, numbers.Integral) or seed < 0:
