@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from crimeaudit.audit.design import CALL_TYPE_STRANDS, allocate, pps_probabilities
+from crimeaudit.audit.design import allocate, pps_probabilities
 from crimeaudit.audit.estimators import finish_ratio, ht_sums, ht_totals, stratified_totals
+from crimeaudit.model import load_code_lists
 from crimeaudit.uncertainty import proportion_interval
 
 LEVEL = 0.95
@@ -79,7 +80,7 @@ def simulated_population(n: int, seed: int):
     inc = res.tables["incidents"].to_pandas()
     truth = res.tables["truth_incidents"].to_pandas().set_index("incident_id")
     truth = truth.loc[inc.incident_id]
-    strand = inc.call_type.map(CALL_TYPE_STRANDS).fillna("other").to_numpy()
+    strand = inc.call_type.map(load_code_lists().call_type_strands).fillna("other").to_numpy()
     z = truth.discloses_crime.to_numpy(float)
     y = (truth.discloses_crime & truth.recorded).to_numpy(float)
     rng = np.random.default_rng(seed)

@@ -52,9 +52,9 @@ from crimeaudit.detect.cancellations import cancellation_tests
 from crimeaudit.detect.deferral import deferral_tests
 from crimeaudit.detect.displacement import incident_displacement
 from crimeaudit.detect.downgrading import pair_ratio_tests, reclassification_tests
-from crimeaudit.detect.multiplicity import bh_adjust
 from crimeaudit.detect.period_end import period_end_records
 from crimeaudit.detect.targets import parse_targets
+from crimeaudit.uncertainty import bh_adjust
 
 RESULTS = Path(__file__).parent / "results"
 QUARTER_ALL = parse_targets({"targets": [{"strand": "all", "period": "quarter"}]})
@@ -301,7 +301,7 @@ def simulated_force(args) -> dict:
         out[f"{kind}:simulate_s"] = time.perf_counter() - t0
         data = DetectInput.from_frames(crimes=t["crimes"], incidents=t["incidents"],
                                        changes=t["classification_changes"])
-        out[f"{kind}:crimes"] = len(data.crimes)
+        out[f"{kind}:crimes"] = data.facts["n_crimes"]
         out[f"{kind}:incidents"] = len(t["incidents"])
         for name, effect, fn in SIM_CHECKS:
             if (name.endswith("*") and seed % every) or (kind == "injected" and not effect):

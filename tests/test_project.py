@@ -57,3 +57,20 @@ def test_run_log_records_input_hashes(tmp_path):
         entry = p.log_run("ingest", inputs=[f], counts={"read": 1})
     assert len(entry["inputs"][0]["sha256"]) == 64
     assert entry["counts"] == {"read": 1}
+
+
+def test_an_engine_that_cannot_run_is_one_clear_line_naming_the_setting(tmp_path):
+    """``engine: pyspark`` was accepted and silently ran DuckDB; now it says so and how to fix."""
+    from crimeaudit.engine import EngineError
+
+    Project.init(tmp_path / "p").close()
+    cfg = tmp_path / "p" / "project.yaml"
+    cfg.write_text(cfg.read_text().replace("engine: duckdb", "engine: pyspark"))
+    with pytest.raises(EngineError, match=r"engine: pyspark.*set engine: duckdb"):
+        Project.open(tmp_path / "p")
+    result = runner.invoke(app, ["quarantine", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "engine: pyspark" in result.output and "Traceback" not in result.output
+    with pytest.raises(EngineError, match="engine: pyspark"):
+        Project.init(tmp_path / "q", engine="pyspark")
+    assert not (tmp_path / "q" / "project.yaml").exists()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from crimeaudit.audit import AuditEstimates
+from crimeaudit.audit.figures_store import store_run
 from crimeaudit.model.figures import FIGURES_VERSION, Estimate, Finding
 from crimeaudit.report import ReportError, collect, one_in, write_report
 from crimeaudit.report.html import render
@@ -53,16 +55,15 @@ def project_with_figures(tmp: Path, detection: bool = False, estimates=None) -> 
         p.log_run("ingest", inputs=[src], params={"profile": "canonical"})
         p.log_run("sample", params={"kind": "srs", "seed": 11, "size": 1500})
         est = _estimates() if estimates is None else estimates
-        doc = {"figures_version": FIGURES_VERSION, "sample_id": "S1", "level": 0.95,
-               "method": "auto",
-               "design": {"kind": "srs", "seed": 11, "frame": "incidents", "strata_by": []},
-               "sample": {"frame_size": 40_000, "size": 1500, "population": {"all": 40_000},
-                          "allocation": {"all": 1500}},
-               "decisions": {"decided": 1500, "undecided": 0, "cannot_tell": 3,
-                             "auditors": ["jo"], "sources": ["sheet"]},
-               "estimates": [e.to_dict() for e in est]}
+        store_run(p, AuditEstimates(
+            estimates=est, design={"kind": "srs", "seed": 11, "frame": "incidents",
+                                   "strata_by": []},
+            level=0.95, method="auto", sample_id="S1",
+            sample={"frame_size": 40_000, "size": 1500, "population": {"all": 40_000},
+                    "allocation": {"all": 1500}},
+            decisions={"decided": 1500, "undecided": 0, "cannot_tell": 3,
+                       "auditors": ["jo"], "sources": ["sheet"]}))
         reports = p.folder("reports")
-        (reports / "estimates.json").write_text(json.dumps(doc), encoding="utf-8")
         if detection:
             f = _finding()
             quiet = Finding("bunching", "force", 0.1, -0.2, 0.4, "excess", 0.5, 0.8, "Nothing.")

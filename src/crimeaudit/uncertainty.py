@@ -1,8 +1,20 @@
-"""Confidence intervals for a proportion: Wilson score and Clopper-Pearson (exact).
+"""crimeaudit's one statistics module: intervals, quantiles and multiplicity control.
 
-Both take a count ``x`` of successes out of ``n`` trials, or, for complex designs, an
-*effective* count and sample size (``x = p * n_eff``), and work elementwise on numpy arrays so
-the coverage benchmark can evaluate thousands of samples at once.
+Where statsmodels has the method, it does the arithmetic and this module only fixes the edges
+callers rely on (see ``docs/decisions.md``, "Statistics: statsmodels first"):
+
+* :func:`wilson`, :func:`clopper_pearson` (statsmodels ``proportion_confint``, methods
+  ``"wilson"`` and ``"beta"``) and :func:`proportion_interval` choosing between them;
+* :func:`bh_adjust`, Benjamini-Hochberg q-values (statsmodels ``multipletests``, ``"fdr_bh"``).
+
+Quantiles (:func:`normal_quantile`, :func:`t_quantile`) come from scipy, and the PPI++ logit
+interval (:func:`logit_interval`) and :func:`interval_for` are our own.
+
+The intervals take a count ``x`` of successes out of ``n`` trials, or, for complex designs, an
+*effective* count and sample size (``x = p * n_eff``, so fractional counts are allowed), and
+work elementwise on numpy arrays so the coverage benchmark can evaluate thousands of samples at
+once; scalars in give Python floats out. ``n = 0`` gives the whole range [0, 1], ``x = 0`` a
+lower end of exactly 0 and ``x = n`` an upper end of exactly 1.
 
 The published 2014 Greater Manchester figure, 265 of 388 recorded:
 
@@ -16,16 +28,43 @@ The published 2014 Greater Manchester figure, 265 of 388 recorded:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
 
 METHODS = ("wilson", "clopper-pearson")
 
 
+# -- quantiles ---------------------------------------------------------------------------------
+
+
 def normal_quantile(level: float) -> float:
-    """Two-sided critical value of the standard normal for a ``level`` interval."""
+    """Two-sided critical value of the standard normal for a ``level`` interval.
+
+    >>> round(normal_quantile(0.95), 4)
+    1.96
+    """
     _check_level(level)
     return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def t_quantile(level: float, df):
+    """Two-sided critical value of Student's t on ``df`` degrees of freedom (may be an array).
+
+    >>> round(t_quantile(0.95, 10), 4)
+    2.2281
+    >>> t_quantile(0.95, [10, 1e9]).round(4).tolist()
+    [2.2281, 1.96]
+    """
+    _check_level(level)
+    return _out(np.asarray(stats.t.ppf(0.5 + level / 2, df)))
+
+
+# -- proportions -------------------------------------------------------------------------------
 
 
 def wilson(x, n, level: float = 0.95):
@@ -33,19 +72,16 @@ def wilson(x, n, level: float = 0.95):
 
     Where ``n`` is 0 the interval is the whole range [0, 1].
 
-    >>> wilson(0, 10)[0], round(float(wilson(10, 10)[1]), 6)
+    >>> wilson(0, 10)[0], wilson(10, 10)[1]
     (0.0, 1.0)
+    >>> wilson(3, 0)
+    (0.0, 1.0)
+    >>> lo, hi = wilson([0, 2.5], [10, 10])
+    >>> lo.round(4).tolist(), hi.round(4).tolist()
+    ([0.0, 0.0809], [0.2775, 0.5578])
     """
-    z = normal_quantile(level)
-    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(n > 0, x / n, 0.0)
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
-        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
-    # Exact endpoints where they are known, free of rounding.
+    x, n, lo, hi = _confint(x, n, level, "wilson")
+    # Exact endpoints where they are known: statsmodels' formula leaves rounding residue there.
     lo = np.where(x <= 0, 0.0, lo)
     hi = np.where((x >= n) & (n > 0), 1.0, hi)
     return _out(lo), _out(hi)
@@ -55,29 +91,53 @@ def clopper_pearson(x, n, level: float = 0.95):
     """Clopper-Pearson ("exact") interval from the beta distribution; ``x`` may be fractional.
 
     >>> lo, hi = clopper_pearson(0, 20)
-    >>> lo, round(float(hi), 4)
+    >>> lo, round(hi, 4)
     (0.0, 0.1684)
+    >>> clopper_pearson(20, 20)[1], clopper_pearson(3, 0)
+    (1.0, (0.0, 1.0))
     """
-    _check_level(level)
-    alpha = 1 - level
-    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lo = np.where(x > 0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-12), n - x + 1), 0.0)
-        hi = np.where(
-            x < n, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-12)), 1.0
-        )
+    # scipy's beta quantile (Boost) raises OverflowError when the count, its first shape, is
+    # subnormal (below ~2.2e-308). Such a count is 0 to double precision: round it to 0 first.
+    x = np.asarray(x, dtype=float)
+    x = np.where((x > 0) & (x < np.finfo(float).tiny), 0.0, x)
+    x, n, lo, hi = _confint(x, n, level, "beta")
+    # statsmodels pins the ends only where x / n is exactly 0 or 1; below 0 or above n (a count
+    # that rounding pushed out of range) its beta quantiles are NaN, so pin them here as before.
+    lo = np.where(x > 0, lo, 0.0)
+    hi = np.where(x < n, hi, 1.0)
     lo = np.where(n > 0, np.nan_to_num(lo, nan=0.0), 0.0)
     hi = np.where(n > 0, np.nan_to_num(hi, nan=1.0), 1.0)
     return _out(lo), _out(hi)
 
 
 def proportion_interval(x, n, level: float = 0.95, method: str = "wilson"):
-    """The interval of ``method`` (``wilson`` or ``clopper-pearson``)."""
+    """The interval of ``method`` (``wilson`` or ``clopper-pearson``).
+
+    >>> [round(v, 3) for v in proportion_interval(265, 388, method="clopper-pearson")]
+    [0.634, 0.729]
+    """
     if method == "wilson":
         return wilson(x, n, level)
     if method == "clopper-pearson":
         return clopper_pearson(x, n, level)
     raise ValueError(f"unknown interval method {method!r}; use one of {', '.join(METHODS)}")
+
+
+def _confint(x, n, level: float, method: str):
+    """Broadcast ``x`` and ``n`` and call statsmodels where ``n > 0``; [0, 1] elsewhere.
+
+    statsmodels divides by ``n`` with no guard (a warning and NaN or inf at ``n = 0``), so
+    those entries never reach it. Fractional counts need no help: ``"wilson"`` is a closed
+    formula and ``"beta"`` passes them straight to the beta quantiles, which take real shapes.
+    """
+    _check_level(level)
+    x, n = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(n, dtype=float))
+    lo, hi = np.zeros(x.shape), np.ones(x.shape)
+    ok = n > 0
+    if ok.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo[ok], hi[ok] = proportion_confint(x[ok], n[ok], alpha=1 - level, method=method)
+    return x, n, lo, hi
 
 
 def _check_level(level: float) -> None:
@@ -90,7 +150,13 @@ def _out(a: np.ndarray):
 
 
 def logit_interval(p: float, se_logit: float, level: float = 0.95) -> tuple[float, float]:
-    """An interval built on the logit scale, ``expit(logit(p) +/- z se)``."""
+    """An interval built on the logit scale, ``expit(logit(p) +/- z se)``.
+
+    >>> [round(v, 3) for v in logit_interval(0.9, 0.2)]
+    [0.859, 0.93]
+    >>> logit_interval(1.0, 0.2)
+    (1.0, 1.0)
+    """
     z = normal_quantile(level)
     if not 0 < p < 1:
         return (0.0, 1.0) if p != p else (float(p), float(p))
@@ -127,3 +193,32 @@ def interval_for(estimate, level: float) -> tuple[float, float]:
         return logit_interval(p, estimate.se / (p * (1 - p)), level)
     z = normal_quantile(level)
     return float(max(p - z * estimate.se, 0.0)), float(min(p + z * estimate.se, 1.0))
+
+
+# -- multiplicity ------------------------------------------------------------------------------
+
+
+def bh_adjust(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg q-values, in the order given; NaN p-values stay NaN and are not counted.
+
+    A detection run tests hundreds of units (divisions, officers, series). Reporting raw
+    p-values would flag about 5% of honest units by chance; the BH step-up procedure turns
+    p-values into q-values so that, among findings with ``q < 0.05``, at most about 5% are
+    expected to be false.
+
+    >>> [round(q, 3) for q in bh_adjust([0.01, 0.04, 0.03, 0.5])]
+    [0.04, 0.053, 0.053, 0.5]
+    >>> [round(q, 3) for q in bh_adjust([0.01, float("nan"), 0.04])]
+    [0.02, nan, 0.04]
+    >>> bh_adjust([])
+    []
+    """
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        # NaN is a test that could not be run. multipletests would count it in m and its
+        # step-up minimum would turn every q-value into NaN, so it sees only the real p-values.
+        q[ok] = multipletests(np.clip(p[ok], 0.0, 1.0), method="fdr_bh")[1]
+    # Rounded to 12 places, as the hand-written version was, so stored q-values do not change.
+    return [round(float(v), 12) if not math.isnan(v) else float("nan") for v in q]

@@ -20,7 +20,6 @@ from crimeaudit.audit.decisions import (
     latest_decisions,
 )
 from crimeaudit.audit.design import (
-    CALL_TYPE_STRANDS,
     Sample,
     SampleDesign,
     draw_sample,
@@ -29,9 +28,11 @@ from crimeaudit.audit.design import (
 )
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.audit.estimators import RatioResult, ht_ratio, srs_ratio, stratified_ratio
-from crimeaudit.audit.measures import MEASURES, AuditEstimates, estimate
+from crimeaudit.audit.figures_store import stored_runs
+from crimeaudit.audit.measures import MEASURES, estimate
 from crimeaudit.audit.oracle import oracle_review
 from crimeaudit.audit.plan import SampleSizePlan, plan_for_project, plan_sample_size
+from crimeaudit.audit.results import AuditEstimates
 from crimeaudit.audit.review import (
     ImportResult,
     ReviewSheetError,
@@ -42,11 +43,12 @@ from crimeaudit.audit.review import (
 from crimeaudit.uncertainty import clopper_pearson, proportion_interval, wilson
 
 __all__ = [
-    "CALL_TYPE_STRANDS", "DECISION_COLUMNS", "MEASURES", "VOCABULARY", "AuditError",
+    "DECISION_COLUMNS", "MEASURES", "VOCABULARY", "AuditError",
     "AuditEstimates", "ImportResult", "RatioResult", "ReviewSheetError", "Sample",
     "SampleDesign", "SampleSizePlan", "all_decisions", "clopper_pearson", "draw_sample",
     "estimate", "export_review", "history", "ht_ratio", "import_review", "latest_decisions",
     "load_sample", "oracle_review", "plan_for_project", "plan_sample_size",
-    "proportion_interval", "record_decision", "sampling_frame", "srs_ratio", "stratified_ratio",
+    "proportion_interval", "record_decision", "sampling_frame", "srs_ratio", "stored_runs",
+    "stratified_ratio",
     "wilson",
 ]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 import pyarrow as pa
 
-DECISIONS_TABLE = "audit_decisions"
+from crimeaudit.model.schema import AUDIT_DECISIONS
+
+DECISIONS_TABLE = AUDIT_DECISIONS.name
 
 #: The decision columns and their allowed values (``correct_class``: an offence code).
 VOCABULARY: dict[str, tuple[str, ...]] = {
@@ -29,21 +32,7 @@ DECISION_COLUMNS = (
     "within_time_limit", "cancellation_valid", "victim_told",
 )
 
-DECISION_SCHEMA = pa.schema(
-    [
-        ("decision_id", pa.int64()),
-        ("sample_id", pa.string()),
-        ("record_type", pa.string()),
-        ("record_id", pa.string()),
-        *[(c, pa.string()) for c in DECISION_COLUMNS],
-        ("auditor", pa.string()),
-        ("notes", pa.string()),
-        ("decided_at", pa.timestamp("us")),
-        ("source", pa.string()),
-        ("batch", pa.string()),
-        ("supersedes", pa.int64()),
-    ]
-)
+DECISION_SCHEMA = AUDIT_DECISIONS.arrow_schema()
 
 
 def append_decisions(project, rows: pd.DataFrame, source: str, batch: str) -> int:
@@ -88,14 +77,27 @@ def all_decisions(project, sample_id: str | None = None) -> pd.DataFrame:
     return eng.to_pandas(t.order_by("decision_id")).reset_index(drop=True)
 
 
-def latest_decisions(project, sample_id: str) -> pd.DataFrame:
-    """The current decision per record of a sample: the latest row wins."""
-    d = all_decisions(project, sample_id)
-    if d.empty:
-        return d
-    return d.sort_values("decision_id").groupby("record_id", as_index=False).tail(1).reset_index(
-        drop=True
-    )
+def latest_decisions(project, sample_id: str | None = None,
+                     across_samples: bool = False) -> pd.DataFrame:
+    """The current decision per record: the latest row (highest ``decision_id``) wins.
+
+    The one place "latest decision" is defined. Per record of one sample (``sample_id``), per
+    record of each sample (``None``), or per record over every sample (``across_samples``: a
+    record audited in two samples keeps its most recent decision, as the screen's training
+    wants). Chosen in the engine; only the current decisions come back.
+    """
+    eng = project.engine
+    if not eng.has_table(DECISIONS_TABLE):
+        return pd.DataFrame(columns=[f.name for f in DECISION_SCHEMA])
+    t = eng.table(DECISIONS_TABLE)
+    if sample_id:
+        t = t.filter(t.sample_id == sample_id)
+    keys = ["record_type", "record_id"] if across_samples else ["sample_id", "record_type",
+                                                                "record_id"]
+    ranked = t.mutate(_k=ibis.row_number().over(group_by=keys,
+                                                order_by=ibis.desc(t.decision_id)))
+    latest = ranked.filter(ranked._k == 0).drop("_k").order_by("decision_id")
+    return eng.to_pandas(latest).reset_index(drop=True)
 
 
 def history(project, sample_id: str, record_id: str) -> pd.DataFrame:

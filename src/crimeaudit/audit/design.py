@@ -11,9 +11,13 @@ cancelled crime of the period (``frame="cancellations"``, the cancellation audit
 * ``pps`` - Poisson sampling with inclusion probability proportional to a positive size or
   priority score (``size_column``), capped at 1; the expected sample size is ``size``.
 
-The strand used for *stratifying* an incident comes from its call type
-(:data:`CALL_TYPE_STRANDS`), because that is known for every incident before anyone audits it;
-crimes without an incident, and cancelled crimes, take the strand of their offence code.
+The strand used for *stratifying* an incident comes from its call type (the ``strand`` column
+of ``incident_types.csv``), because that is known for every incident before anyone audits it;
+crimes linked to no incident, and cancelled crimes, take the strand of their offence code.
+
+The frame, its stratum counts and the selection are computed in the engine (only the sampled
+records come back to Python): records are ordered within each stratum by a seeded MD5 key
+(:func:`random_key`), so a draw is reproducible on any engine and checkable by hand.
 (Estimates *by strand* use the auditor's judgement instead: see ``crimeaudit.audit.measures``.)
 
 A design and its seed fix the sample: drawing it again gives the same records. Samples live in
@@ -30,27 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from crimeaudit.audit.errors import AuditError
+from crimeaudit.linkage.pairs import linked_pairs
+from crimeaudit.model.schema import AUDIT_DESIGNS, AUDIT_SAMPLES
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb
-
-#: Call type (incident_types.csv) -> the strand a crime reported that way most likely falls in.
-#: Call types that do not usually disclose a crime (ASB, WELFARE, ...) map to ``other``.
-CALL_TYPE_STRANDS: dict[str, str] = {
-    "ASSAULT": "violence",
-    "DOMESTIC": "violence",
-    "THREATS": "violence",
-    "SEXUAL": "sexual",
-    "ROBBERY": "robbery",
-    "BURGLARY": "burglary",
-    "THEFT": "theft",
-    "VEHICLE": "theft",
-    "DAMAGE": "criminal_damage",
-}
 
 #: A built-in priority score for ``pps``: calls of a type that usually discloses a crime are
 #: four times as likely to be audited as others.
@@ -61,34 +54,11 @@ ALLOCATIONS = ("proportional", "neyman")
 FRAMES = ("incidents", "cancellations")
 STRATIFIERS = ("strand", "division")
 
-SAMPLES_TABLE = "audit_samples"
-DESIGNS_TABLE = "audit_designs"
+SAMPLES_TABLE = AUDIT_SAMPLES.name
+DESIGNS_TABLE = AUDIT_DESIGNS.name
 
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("record_type", pa.string()),
-        ("record_id", pa.string()),
-        ("stratum", pa.string()),
-        ("strand", pa.string()),
-        ("division", pa.string()),
-        ("inclusion_probability", pa.float64()),
-        ("weight", pa.float64()),
-        ("design", pa.string()),
-        ("seed", pa.int64()),
-    ]
-)
-DESIGN_SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.string()),
-        ("design", pa.string()),
-        ("params", pa.string()),
-        ("strata", pa.string()),
-        ("frame_size", pa.int64()),
-        ("sample_size", pa.int64()),
-        ("drawn_at", pa.string()),
-    ]
-)
+SAMPLE_SCHEMA = AUDIT_SAMPLES.arrow_schema()
+DESIGN_SCHEMA = AUDIT_DESIGNS.arrow_schema()
 
 
 @dataclass(frozen=True)
@@ -183,6 +153,9 @@ class Sample:
 
 # -- the frame ----------------------------------------------------------------------------------
 
+FRAME_COLUMNS = ("record_type", "record_id", "strand", "division", "has_crime")
+_HEX = "0123456789abcdef"
+
 
 def _period(project, design: SampleDesign) -> tuple[dt.date | None, dt.date | None]:
     return (
@@ -200,95 +173,126 @@ def _in_period(col, start, end):
     return cond
 
 
-def sampling_frame(project, design: SampleDesign) -> pd.DataFrame:
-    """The records a design draws from, in a fixed order, with strand, division and size.
+def _mapped(col, mapping: dict[str, str], default: str):
+    """``col`` looked up in a small code list mapping (in the engine), ``default`` if absent."""
+    if not mapping:
+        return ibis.literal(default)
+    return col.substitute(mapping, else_=ibis.literal(default))
 
-    Columns: record_type, record_id, strand, division, has_crime, size (pps only).
+
+def sampling_frame(project, design: SampleDesign) -> ir.Table:
+    """The records a design draws from, as an Ibis expression evaluated in the engine.
+
+    Columns: record_type, record_id, strand, division, has_crime, and ``size`` for pps. The
+    frame of a recording audit is every incident reported in the period plus every crime
+    recorded in the period that is linked to no incident (:func:`crimeaudit.linkage.linked_pairs`
+    is the one definition of linked: a crime linked by reference or by Splink folds into its
+    incident's record). Nothing is pulled into Python: counts and samples are computed from it.
     """
     eng, codes = project.engine, project.codes
     start, end = _period(project, design)
     crimes = eng.table("crimes")
     offence_strand = {c: o.strand for c, o in codes.offences.items()}
+    size_col = design.size_column if design.kind == "pps" else None
     if design.frame == "cancellations":
         when = crimes.cancelled_at.fill_null(crimes.recorded_at)
         t = crimes.filter((crimes.status == "cancelled") & _in_period(when, start, end))
-        df = eng.to_pandas(t.select("crime_id", "offence_code", "division"))
-        frame = pd.DataFrame(
-            {
-                "record_type": "crime",
-                "record_id": df.crime_id.astype(str),
-                "strand": df.offence_code.map(offence_strand).fillna("other"),
-                "division": df.division,
-                "has_crime": True,
-            }
-        )
-    else:
-        inc = eng.table("incidents")
-        inc = inc.filter(_in_period(inc.reported_at, start, end))
-        linked = crimes.filter(crimes.incident_id.notnull()).select("incident_id").distinct()
-        linked = linked.mutate(has_crime=ibis.literal(True))
-        cols = ["incident_id", "call_type", "division"]
-        size_col = design.size_column if design.kind == "pps" else None
-        if size_col and size_col != CALL_TYPE_PRIORITY and "." not in size_col:
-            if size_col not in inc.columns:
-                raise AuditError(f"incidents have no column {size_col!r} for the pps size")
-            cols.append(size_col)
-        t = inc.select(*cols).left_join(linked, "incident_id").select(
-            *cols, has_crime=ibis._.has_crime.fill_null(False)
-        )
-        df = eng.to_pandas(t)
-        frame = pd.DataFrame(
-            {
-                "record_type": "incident",
-                "record_id": df.incident_id.astype(str),
-                "strand": df.call_type.map(CALL_TYPE_STRANDS).fillna("other"),
-                "division": df.division,
-                "has_crime": df.has_crime.astype(bool),
-            }
-        )
-        if size_col == CALL_TYPE_PRIORITY:
-            usual = {
-                k for k, v in project.codes.incident_types.items()
-                if str(v.get("usually_crime", "")).lower() == "true"
-            }
-            frame["size"] = np.where(df.call_type.isin(usual), 4.0, 1.0)
-        elif size_col and "." in size_col:
-            frame["size"] = _size_from_table(project, size_col, frame.record_id)
-        elif size_col:
-            frame["size"] = pd.to_numeric(df[size_col], errors="coerce").to_numpy()
-        when = crimes.reported_at.fill_null(crimes.recorded_at)
-        orphan = crimes.filter(crimes.incident_id.isnull() & _in_period(when, start, end))
-        odf = eng.to_pandas(orphan.select("crime_id", "offence_code", "division"))
-        if len(odf):
-            extra = pd.DataFrame(
-                {
-                    "record_type": "crime",
-                    "record_id": odf.crime_id.astype(str),
-                    "strand": odf.offence_code.map(offence_strand).fillna("other"),
-                    "division": odf.division,
-                    "has_crime": True,
-                }
-            )
-            if size_col:
-                # A crime without an incident is a crime: give it the largest size in the frame.
-                extra["size"] = float(np.nanmax(frame["size"])) if len(frame) else 1.0
-            frame = pd.concat([frame, extra], ignore_index=True)
-    frame["division"] = frame["division"].fillna("unknown").astype(str)
-    frame = frame.sort_values(["record_type", "record_id"], kind="stable").reset_index(drop=True)
-    if frame.record_id.duplicated().any():
-        dup = frame.record_id[frame.record_id.duplicated()].iloc[0]
-        raise AuditError(f"record {dup!r} appears twice in the sampling frame")
-    return frame
+        frame = t.select(
+            record_type=ibis.literal("crime"), record_id=t.crime_id.cast("string"),
+            strand=_mapped(t.offence_code, offence_strand, "other"),
+            division=t.division.cast("string"), has_crime=ibis.literal(True))
+        return frame.mutate(division=frame.division.fill_null("unknown"))
+    pairs = linked_pairs(project)
+    inc = eng.table("incidents")
+    inc = inc.filter(_in_period(inc.reported_at, start, end))
+    linked_incidents = pairs.select("incident_id").distinct().mutate(
+        has_crime=ibis.literal(True))
+    inc = inc.left_join(linked_incidents, "incident_id")
+    cols = {
+        "record_type": ibis.literal("incident"),
+        "record_id": inc.incident_id.cast("string"),
+        "strand": _mapped(inc.call_type, codes.call_type_strands, "other"),
+        "division": inc.division.cast("string"),
+        "has_crime": inc.has_crime.fill_null(False),
+    }
+    if size_col == CALL_TYPE_PRIORITY:
+        usual = [k for k, v in codes.incident_types.items()
+                 if str(v.get("usually_crime", "")).lower() == "true"]
+        cols["size"] = ibis.ifelse(inc.call_type.isin(usual), 4.0, 1.0)
+    elif size_col and "." not in size_col:
+        if size_col not in inc.columns:
+            raise AuditError(f"incidents have no column {size_col!r} for the pps size")
+        cols["size"] = inc[size_col].cast("float64")
+    frame = inc.select(**cols)
+    if size_col and "." in size_col:
+        frame = _size_from_table(project, size_col, frame)
+    when = crimes.reported_at.fill_null(crimes.recorded_at)
+    orphan = crimes.filter(~crimes.crime_id.isin(pairs.crime_id) & _in_period(when, start, end))
+    ocols = {
+        "record_type": ibis.literal("crime"), "record_id": orphan.crime_id.cast("string"),
+        "strand": _mapped(orphan.offence_code, offence_strand, "other"),
+        "division": orphan.division.cast("string"), "has_crime": ibis.literal(True),
+    }
+    if size_col:
+        # A crime without an incident is a crime: give it the largest size in the frame.
+        ocols["size"] = frame.size.max().as_scalar().cast("float64")
+    frame = frame.union(orphan.select(**ocols))
+    return frame.mutate(division=frame.division.fill_null("unknown"))
 
 
-def _size_from_table(project, spec: str, ids: pd.Series) -> np.ndarray:
+def _size_from_table(project, spec: str, frame: ir.Table) -> ir.Table:
     table, column = spec.split(".", 1)
+    if not project.engine.has_table(table):
+        raise AuditError(f"no table {table!r} for the pps size {spec!r}")
     t = project.engine.table(table)
     if "incident_id" not in t.columns or column not in t.columns:
         raise AuditError(f"table {table!r} needs columns incident_id and {column!r}")
-    sizes = project.engine.to_pandas(t.select("incident_id", column))
-    lookup = dict(zip(sizes.incident_id.astype(str), sizes[column], strict=False))
-    return pd.to_numeric(ids.map(lookup), errors="coerce").to_numpy()
+    sizes = t.select(record_id=t.incident_id.cast("string"), size=t[column].cast("float64"))
+    sizes = sizes.distinct(on="record_id", keep="first")
+    return frame.left_join(sizes, "record_id").select(*FRAME_COLUMNS, "size")
+
+
+def _strata_expr(frame: ir.Table, by: tuple[str, ...]):
+    if not by:
+        return ibis.literal("all")
+    out = frame[by[0]].cast("string")
+    for col in by[1:]:
+        out = out + "|" + frame[col].cast("string")
+    return out
+
+
+def random_key(seed: int, frame: ir.Table):
+    """A uniform number in [0, 1) per record, fixed by the seed and the record (in the engine).
+
+    The first 52 bits of MD5("seed|type:id"): the same on every engine and version, and
+    checkable by hand (``hashlib.md5(b"7|incident:I1").hexdigest()``), so a sample can be
+    re-drawn and verified outside crimeaudit. Ordering records by it within a stratum gives a
+    simple random sample without replacement; comparing it with an inclusion probability gives
+    a Poisson sample.
+    """
+    digest = (ibis.literal(f"{int(seed)}|") + frame.record_type + ":" + frame.record_id
+              ).hexdigest("md5")
+    hexdigits = ibis.literal(_HEX)
+    return sum(hexdigits.find(digest.substr(i, 1)).cast("float64") * (16.0 ** -(i + 1))
+               for i in range(13))
+
+
+def frame_summary(project, design: SampleDesign) -> pd.DataFrame:
+    """Per stratum of ``design``: records in the frame (N) and the share linked to a crime.
+
+    Computed in the engine; one small row per stratum comes back.
+    """
+    frame = sampling_frame(project, design)
+    by = design.strata_by if design.kind == "stratified" else ()
+    frame = frame.mutate(stratum=_strata_expr(frame, by))
+    agg = frame.group_by("stratum").aggregate(
+        N=frame.count(), crime_share=frame.has_crime.cast("float64").mean())
+    return project.engine.to_pandas(agg.order_by("stratum")).reset_index(drop=True)
+
+
+def frame_size(project, design: SampleDesign) -> int:
+    """How many records the design's frame holds (counted in the engine)."""
+    return int(project.engine.execute(sampling_frame(project, design).count()))
 
 
 # -- allocation ---------------------------------------------------------------------------------
@@ -369,69 +373,77 @@ def pps_probabilities(size: np.ndarray, n: float) -> np.ndarray:
 # -- drawing ------------------------------------------------------------------------------------
 
 
-def _strata(frame: pd.DataFrame, by: tuple[str, ...]) -> pd.Series:
-    if not by:
-        return pd.Series("all", index=frame.index)
-    out = frame[by[0]].astype(str)
-    for col in by[1:]:
-        out = out + "|" + frame[col].astype(str)
-    return out
-
-
 @project_verb
 def draw_sample(project, design: SampleDesign | None = None, *, progress: Progress | None = None,
                 **params: Any) -> Sample:
     """Draw ``design`` (or ``SampleDesign(**params)``) and store it in the project.
 
-    The same design and seed over the same frame always give the same sample (and the same
-    ``sample_id``); drawing it again replaces the stored rows with identical ones.
+    The frame, the stratum counts and the selection are computed in the engine; only the
+    sampled records come back. The same design and seed over the same frame always give the
+    same sample (and the same ``sample_id``); drawing it again replaces the stored rows with
+    identical ones.
     """
     design = design or SampleDesign(**params)
     prog = resolve(progress)
-    with prog.task("Building the sampling frame", total=None):
+    eng = project.engine
+    with prog.task("Drawing the sample", total=None):
         frame = sampling_frame(project, design)
-    if frame.empty:
-        raise AuditError("the sampling frame is empty: no records in the audit period")
-    rng = np.random.default_rng(design.seed)
-    N = len(frame)
-    if design.kind == "srs":
-        if design.size > N:
-            raise AuditError(f"sample size {design.size} is larger than the frame ({N} records)")
-        idx = np.sort(rng.choice(N, size=design.size, replace=False))
-        frame["stratum"] = "all"
-        pi = np.full(N, design.size / N)
-        population, alloc = {"all": N}, {"all": design.size}
-    elif design.kind == "stratified":
-        frame["stratum"] = _strata(frame, design.strata_by)
-        population = frame.stratum.value_counts().sort_index().to_dict()
-        scores = None
-        if design.allocation == "neyman":
-            scores = _neyman_scores(frame, design.expected_rate)
-        alloc = allocate(population, design.size, scores, design.min_per_stratum)
-        parts, pi = [], np.zeros(N)
-        for h in sorted(population):
-            members = np.flatnonzero(frame.stratum.to_numpy() == h)
-            if alloc[h]:
-                parts.append(np.sort(rng.choice(members, size=alloc[h], replace=False)))
-            pi[members] = alloc[h] / population[h]
-        idx = np.sort(np.concatenate(parts)) if parts else np.array([], dtype=int)
-    else:
-        frame["stratum"] = "all"
-        pi = pps_probabilities(frame["size"].to_numpy(), design.size)
-        idx = np.flatnonzero(rng.random(N) < pi)
-        population, alloc = {"all": N}, {"all": len(idx)}
-    chosen = frame.iloc[idx]
+        by = design.strata_by if design.kind == "stratified" else ()
+        frame = frame.mutate(stratum=_strata_expr(frame, by), u=random_key(design.seed, frame))
+        summary = frame_summary(project, design)
+        N = int(summary.N.sum()) if len(summary) else 0
+        if N == 0:
+            raise AuditError("the sampling frame is empty: no records in the audit period")
+        n_distinct = int(eng.execute(frame.record_id.nunique()))
+        if n_distinct != N:
+            raise AuditError(f"{N - n_distinct} record ids appear twice in the sampling frame "
+                             "(an incident and a crime share an id)")
+        population = {str(h): int(v) for h, v in zip(summary.stratum, summary.N, strict=True)}
+        if design.kind in ("srs", "stratified"):
+            if design.kind == "srs":
+                if design.size > N:
+                    raise AuditError(
+                        f"sample size {design.size} is larger than the frame ({N} records)")
+                alloc = {"all": design.size}
+            else:
+                scores = None
+                if design.allocation == "neyman":
+                    scores = _neyman_scores(summary, design.expected_rate)
+                alloc = allocate(population, design.size, scores, design.min_per_stratum)
+            quota = ibis.memtable(pd.DataFrame({
+                "stratum": list(alloc), "n_h": [int(v) for v in alloc.values()],
+                "pop_h": [population[h] for h in alloc]}))
+            ranked = frame.mutate(k=ibis.row_number().over(
+                group_by=frame.stratum, order_by=[frame.u, frame.record_id]))
+            chosen = ranked.join(quota, "stratum").filter(lambda t: t.k < t.n_h)
+            chosen = chosen.mutate(inclusion_probability=chosen.n_h.cast("float64")
+                                   / chosen.pop_h.cast("float64"))
+        else:
+            if int(eng.execute(frame.filter(~(frame.size > 0) | frame.size.isnull()).count())):
+                bad = int(eng.execute(frame.filter(~(frame.size > 0) | frame.size.isnull())
+                                      .count()))
+                raise AuditError(
+                    f"pps sizes must be positive numbers; {bad} records have a missing, zero "
+                    "or negative size")
+            scale = _pps_scale(eng, frame, design.size)
+            pi = ibis.least(frame.size * scale, 1.0)
+            chosen = frame.mutate(inclusion_probability=pi).filter(lambda t: t.u < pi)
+        rows = eng.to_pandas(chosen.select(
+            "record_type", "record_id", "stratum", "strand", "division",
+            "inclusion_probability").order_by(["record_type", "record_id"]))
+    if design.kind == "pps":
+        alloc = {"all": len(rows)}
     sid = sample_id_for(design, N)
     records = pd.DataFrame(
         {
             "sample_id": sid,
-            "record_type": chosen.record_type.to_numpy(),
-            "record_id": chosen.record_id.to_numpy(),
-            "stratum": chosen.stratum.to_numpy(),
-            "strand": chosen.strand.to_numpy(),
-            "division": chosen.division.to_numpy(),
-            "inclusion_probability": pi[idx],
-            "weight": 1 / pi[idx],
+            "record_type": rows.record_type.astype(str).to_numpy(),
+            "record_id": rows.record_id.astype(str).to_numpy(),
+            "stratum": rows.stratum.astype(str).to_numpy(),
+            "strand": rows.strand.astype(str).to_numpy(),
+            "division": rows.division.astype(str).to_numpy(),
+            "inclusion_probability": rows.inclusion_probability.to_numpy(float),
+            "weight": 1 / rows.inclusion_probability.to_numpy(float),
             "design": design.kind,
             "seed": design.seed,
         }
@@ -444,13 +456,36 @@ def draw_sample(project, design: SampleDesign | None = None, *, progress: Progre
     return sample
 
 
-def _neyman_scores(frame: pd.DataFrame, p0: float) -> dict[str, float]:
+def _pps_scale(eng, frame: ir.Table, n: float) -> float:
+    """The ``c`` with ``sum min(1, c s_i) = n`` (records with ``c s_i >= 1`` are certain).
+
+    The same fixed point as :func:`pps_probabilities`, found with a few aggregate queries in
+    the engine instead of the sizes in memory.
+    """
+    total = float(eng.execute(frame.size.sum()))
+    scale = n / total
+    for _ in range(100):
+        big = frame.size * scale >= 1
+        agg = eng.to_pandas(frame.aggregate(
+            k=big.cast("int64").sum(),
+            rest=ibis.ifelse(big, 0.0, frame.size).sum()))
+        k, rest = int(agg.k.iloc[0] or 0), float(agg.rest.iloc[0] or 0.0)
+        if rest <= 0:
+            return scale
+        new = (n - k) / rest
+        if np.isclose(new, scale, rtol=1e-12, atol=0):
+            return new
+        scale = new
+    return scale
+
+
+def _neyman_scores(summary: pd.DataFrame, p0: float) -> dict[str, float]:
     # Residual s.d. of the ratio's linearised variable in stratum h is about
     # sqrt(c_h * p(1-p)), c_h = share of records disclosing a crime. The recorded share
     # (has_crime) is c_h * p, so c_h ~ has_crime_h / p0. A floor keeps every stratum sampled.
-    share = frame.groupby("stratum").has_crime.mean()
-    c = np.clip(share / p0, 0.01, 1.0)
-    return {h: float(np.sqrt(v * p0 * (1 - p0))) for h, v in c.items()}
+    c = np.clip(summary.crime_share.to_numpy(float) / p0, 0.01, 1.0)
+    return {str(h): float(np.sqrt(v * p0 * (1 - p0)))
+            for h, v in zip(summary.stratum, c, strict=True)}
 
 
 def sample_id_for(design: SampleDesign, frame_size: int) -> str:

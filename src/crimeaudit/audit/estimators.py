@@ -31,9 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
-from crimeaudit.uncertainty import clopper_pearson, proportion_interval, wilson
+from crimeaudit.uncertainty import clopper_pearson, proportion_interval, t_quantile, wilson
 
 INTERVALS = ("wilson", "clopper-pearson", "linearised")
 
@@ -202,7 +201,7 @@ def finish_ratio(R, var, df, level: float, interval: str, m):
 
 
 def _linearised(p, var, df, level: float):
-    t = stats.t.ppf(0.5 + level / 2, df)
+    t = t_quantile(level, df)
     half = t * np.sqrt(var)
     return np.clip(p - half, 0, 1), np.clip(p + half, 0, 1)
 

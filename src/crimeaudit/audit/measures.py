@@ -23,10 +23,6 @@ class it was recorded with, else the strand its call type maps to; a rape record
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -34,9 +30,12 @@ from crimeaudit.audit.decisions import latest_decisions
 from crimeaudit.audit.design import Sample, load_sample
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.audit.estimators import ht_ratio, srs_ratio, stratified_ratio
+from crimeaudit.audit.figures_store import load_run, store_run
+from crimeaudit.audit.ppi_project import estimate_ppi
+from crimeaudit.audit.results import AuditEstimates
 from crimeaudit.audit.review import linked_crimes
 from crimeaudit.audit.unrecorded import recorded_last_year, unrecorded_from_rate
-from crimeaudit.model.figures import FIGURES_VERSION, Estimate
+from crimeaudit.model.figures import Estimate
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb
 
@@ -44,52 +43,14 @@ MEASURES = (
     "recording_rate", "timeliness", "classification_accuracy", "cancellation_wrong",
     "victim_told",
 )
+#: What each kind of sample measures: a sample of cancelled crimes says nothing about the
+#: recording rate (every record in it was recorded), so it gives only the cancellation figures.
+FRAME_MEASURES = {
+    "incidents": MEASURES,
+    "cancellations": ("cancellation_wrong", "victim_told"),
+}
 METHODS = ("auto", "wilson", "clopper-pearson", "linearised", "ppi")
 BY = ("strand", "division")
-
-
-@dataclass
-class AuditEstimates:
-    """The results of :func:`estimate`: figures, design and level, statsmodels-style."""
-
-    estimates: list[Estimate]
-    design: dict[str, Any]
-    level: float
-    method: str
-    sample_id: str | None = None
-    sample: dict[str, Any] = field(default_factory=dict)
-    decisions: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, measure: str, scope: str = "all") -> Estimate:
-        for e in self.estimates:
-            if e.measure == measure and e.scope == scope:
-                return e
-        raise KeyError(f"no estimate of {measure} for {scope}")
-
-    def summary(self) -> str:
-        head = (f"Audit estimates, sample {self.sample_id} ({self.design.get('kind', '?')} "
-                f"design), {100 * self.level:.0f}% intervals, method {self.method}")
-        return "\n".join([head, *(e.summary() for e in self.estimates)])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "figures_version": FIGURES_VERSION,
-            "sample_id": self.sample_id,
-            "design": self.design,
-            "level": self.level,
-            "method": self.method,
-            "sample": self.sample,
-            "decisions": self.decisions,
-            "estimates": [_finite(e.to_dict()) for e in self.estimates],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
-
-
-def _finite(d: dict) -> dict:
-    # Strict JSON has no Infinity: an unbounded endpoint is written as null.
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
 
 def record_table(project, sample: Sample, decisions: pd.DataFrame) -> pd.DataFrame:
@@ -132,11 +93,7 @@ def _domains(project, recs: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str
         def strands(row) -> list[str]:
             if isinstance(row.code, str) and row.code in codes.offences:
                 return codes.strands_of(row.code)
-            out, s = [], row.strand  # no class known: the strand its call type maps to
-            while s in codes.strand_parent:
-                out.append(s)
-                s = codes.strand_parent[s]
-            return out
+            return codes.ancestry(row.strand)  # no class: the strand of its call type
 
         member = [set(strands(r)) for r in recs.itertuples(index=False)]
         for s in codes.strands:
@@ -167,9 +124,13 @@ def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str):
 def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[str] = (),
              level: float | None = None, method: str = "auto", write: bool = True,
              progress: Progress | None = None) -> AuditEstimates:
-    """Estimate every measure overall and by ``by`` (``strand``, ``division``).
+    """Estimate every measure of the sample's frame overall and by ``by`` (``strand``,
+    ``division``).
 
-    Writes ``DIR/reports/estimates.json`` unless ``write`` is false.
+    The figures are stored in the project (tables ``estimate_runs`` and ``estimates``, see
+    :mod:`crimeaudit.audit.figures_store`) unless ``write`` is false, beside those of other
+    samples and methods, and exported to ``reports/estimates-<sample>-<method>.json``; the
+    returned object is read back from the store.
     """
     by = tuple(by)
     bad = [b for b in by if b not in BY]
@@ -183,6 +144,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     if method == "ppi":
         return _ppi(project, level, by, write, sample_id)
     sample = load_sample(project, sample_id)
+    measures = FRAME_MEASURES[sample.design.frame]
     decisions = latest_decisions(project, sample.sample_id)
     if decisions.empty:
         raise AuditError(
@@ -195,15 +157,18 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     doms = _domains(project, recs, by)
     undecided = len(sample) - len(recs)
     cannot = int((recs.should_record == "cannot_tell").sum())
-    notes = []
+    notes, warnings = [], []
     if undecided:
         notes.append(f"{undecided} of {len(sample)} sampled records have no decision yet")
+        warnings.append(
+            f"only {len(recs)} of {len(sample)} sampled records are decided: the interval "
+            "assumes the undecided ones are like the decided ones, which is not known")
     if cannot:
         notes.append(f"{cannot} records judged cannot_tell are left out")
     estimates: list[Estimate] = []
-    with prog.task("Estimating", total=len(doms) * len(MEASURES)) as advance:
+    with prog.task("Estimating", total=len(doms) * len(measures)) as advance:
         for scope, d in doms:
-            for measure in MEASURES:
+            for measure in measures:
                 y, z = ind[measure]
                 advance(1)
                 if (z * d).sum() == 0:
@@ -217,6 +182,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                     n_effective=None if r.n_effective is None
                     else round(float(r.n_effective), 3),
                     sample_id=sample.sample_id,
+                    warnings=tuple(warnings + _small_domain(r)),
                     extra={"design": sample.design.kind, "records_in_sample": r.n},
                 ))
             rate = next((e for e in estimates if e.measure == "recording_rate"
@@ -226,6 +192,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     result = AuditEstimates(
         estimates=estimates, design=sample.design.to_dict() | {"kind": sample.design.kind},
         level=level, method=method, sample_id=sample.sample_id,
+        frame=sample.design.frame, by=by,
         sample={"frame_size": sample.frame_size, "size": len(sample),
                 "population": sample.population, "allocation": sample.allocation},
         decisions={"decided": int(len(recs)), "undecided": int(undecided),
@@ -233,12 +200,22 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                    "auditors": sorted(set(recs.auditor.dropna().astype(str))),
                    "sources": sorted(set(recs.source.dropna().astype(str)))},
     )
-    if write:
-        write_estimates(project, result)
     project.log_run("estimate", params={"sample_id": sample.sample_id, "by": list(by),
                                         "level": level, "method": method},
                     counts={"estimates": len(estimates), "decided": int(len(recs))})
-    return result
+    return write_estimates(project, result) if write else result
+
+
+#: Below this many records in a measure's denominator a figure is flagged: its interval rests
+#: on very few decisions (and a design-based variance of 0 is then common).
+SMALL_DOMAIN = 30
+
+
+def _small_domain(r) -> list[str]:
+    if r.denominator < SMALL_DOMAIN:
+        return [f"only {r.denominator} decided records in this figure's denominator (fewer "
+                f"than {SMALL_DOMAIN}): read it as an indication, not a measurement"]
+    return []
 
 
 def _unrecorded(project, rate: Estimate, scope: str) -> Estimate:
@@ -265,27 +242,38 @@ def _unrecorded(project, rate: Estimate, scope: str) -> Estimate:
     )
 
 
-def write_estimates(project, result: AuditEstimates) -> str:
-    """Write ``DIR/reports/estimates.json`` (read by the report); returns its path."""
-    path = project.folder("reports") / "estimates.json"
-    path.write_text(result.to_json() + "\n", encoding="utf-8")
-    return str(path)
+def write_estimates(project, result: AuditEstimates) -> AuditEstimates:
+    """Store ``result`` in the project and export it as JSON; returns it as stored.
+
+    The store is the source of truth; ``reports/estimates-<sample>-<method>.json`` is an
+    export for people and other tools (strict JSON).
+    """
+    run_id = store_run(project, result)
+    stored = load_run(project, run_id)
+    name = f"estimates-{stored.sample_id}-{stored.method}.json"
+    (project.folder("reports") / name).write_text(stored.to_json() + "\n", encoding="utf-8")
+    return stored
+
+
+def export_path(project, result: AuditEstimates):
+    """Where :func:`write_estimates` exported ``result``."""
+    return project.path / "reports" / f"estimates-{result.sample_id}-{result.method}.json"
 
 
 def _ppi(project, level: float, by: tuple[str, ...], write: bool,
          sample_id: str | None) -> AuditEstimates:
-    try:
-        from crimeaudit.audit.ppi_project import estimate_ppi
-    except ImportError:
-        raise AuditError(
-            "the screen has not been run: run crimeaudit screen run DIR first"
-        ) from None
     # estimate_ppi takes one grouping column: the overall figure comes first, then each group.
     ests = list(estimate_ppi(project, level=level, by=by[0] if by else None,
                              sample_id=sample_id))
     for column in by[1:]:
         ests += list(estimate_ppi(project, level=level, by=column, sample_id=sample_id))[1:]
-    result = AuditEstimates(estimates=ests, design={"kind": "ppi"}, level=level, method="ppi")
-    if write:
-        write_estimates(project, result)
-    return result
+    sample = load_sample(project, sample_id)
+    result = AuditEstimates(
+        estimates=ests, design=sample.design.to_dict() | {"kind": sample.design.kind},
+        level=level, method="ppi", sample_id=sample.sample_id, frame=sample.design.frame,
+        by=by, sample={"frame_size": sample.frame_size, "size": len(sample),
+                       "population": sample.population, "allocation": sample.allocation})
+    project.log_run("estimate", params={"sample_id": sample.sample_id, "by": list(by),
+                                        "level": level, "method": "ppi"},
+                    counts={"estimates": len(ests)})
+    return write_estimates(project, result) if write else result

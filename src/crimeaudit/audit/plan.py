@@ -99,33 +99,26 @@ def plan_for_project(
 ) -> list[SampleSizePlan]:
     """One plan per strand, with populations and crime shares taken from the project's frame.
 
-    A strand's records are the incidents whose call type maps to it
-    (:data:`crimeaudit.audit.design.CALL_TYPE_STRANDS`) and crimes of that strand without one.
+    A strand's records are the incidents whose call type maps to it (the ``strand`` column of
+    ``incident_types.csv``) and crimes of that strand linked to no incident. Counted in the
+    engine: one row per strand comes back.
     """
-    from crimeaudit.audit.design import SampleDesign, sampling_frame
+    from crimeaudit.audit.design import SampleDesign, frame_summary
 
-    frame = sampling_frame(project, SampleDesign("srs", size=1))
+    codes = project.codes
+    by_strand = frame_summary(project, SampleDesign("stratified", size=1, strata_by=("strand",)))
+    by_strand["linked"] = by_strand.N * by_strand.crime_share
     level = level or project.config.confidence_level
-    known = set(project.codes.strands)
+    known = set(codes.strands)
     out = []
     for strand in strands:
         if strand not in known:
             raise AuditError(f"unknown strand {strand!r}; strands: {', '.join(sorted(known))}")
-        if strand == "all":
-            part = frame
-        else:
-            inside = {s for s in known if strand in _ancestry(project.codes, s)}
-            part = frame[frame.strand.isin(inside)]
-        if part.empty:
+        inside = by_strand.stratum.map(lambda s, strand=strand: strand in codes.ancestry(s))
+        part = by_strand[inside]
+        N = int(part.N.sum())
+        if N == 0:
             raise AuditError(f"the frame holds no records of strand {strand!r}")
-        share = crime_share or min(1.0, max(part.has_crime.mean() / expected, 0.01))
-        out.append(plan_sample_size(margin, expected, level, len(part), share, strand))
-    return out
-
-
-def _ancestry(codes, strand: str) -> list[str]:
-    out, s = [], strand
-    while s:
-        out.append(s)
-        s = codes.strand_parent.get(s)
+        share = crime_share or min(1.0, max(part.linked.sum() / N / expected, 0.01))
+        out.append(plan_sample_size(margin, expected, level, N, share, strand))
     return out

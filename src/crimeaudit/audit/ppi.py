@@ -50,7 +50,7 @@ import numpy as np
 
 from crimeaudit.uncertainty import normal_quantile, wilson
 
-__all__ = ["PPIResult", "ppi_mean", "ppi_ratio", "ppi_stratified_ratio",
+__all__ = ["PPIResult", "PPIStratum", "ppi_mean", "ppi_ratio", "ppi_stratified_ratio",
            "coverage_warnings", "MIN_AUDITED", "MIN_SHOULD_RECORD", "MIN_DISCORDANT"]
 
 TUNINGS = ("cross-fit", "same-sample")
@@ -121,8 +121,12 @@ def ppi_mean(y, yhat, yhat_unlabeled, level: float = 0.95, lam: float | None = N
 
 
 @dataclass
-class _Stratum:
-    """One stratum's audited records and the sums of its population that PPI needs."""
+class PPIStratum:
+    """One stratum's audited records and the sums of its population that PPI needs.
+
+    Only five sums of the population enter the estimator, so a caller with the population in
+    a database computes them there (see :mod:`crimeaudit.audit.ppi_project`) and never loads it.
+    """
 
     s: np.ndarray   # should have been recorded (auditor), sample
     f: np.ndarray   # screen's P(crime), sample
@@ -135,14 +139,14 @@ class _Stratum:
     sum_f2nr: float  # sum f^2 over not recorded
 
     @classmethod
-    def of(cls, s, f, r, fu, ru, rp=None) -> _Stratum:
+    def of(cls, s, f, r, fu, ru, rp=None) -> PPIStratum:
         fu, ru = _arr(fu), _arr(ru)
         return cls(_arr(s), _arr(f), _arr(r), _arr(r if rp is None else rp), len(fu),
                    float(fu.sum()), float((fu * ru).sum()), float((fu * fu * ru).sum()),
                    float((fu * fu * (1 - ru)).sum()))
 
-    def subset(self, idx) -> _Stratum:
-        return _Stratum(self.s[idx], self.f[idx], self.r[idx], self.rp[idx], self.N, self.sum_f,
+    def subset(self, idx) -> PPIStratum:
+        return PPIStratum(self.s[idx], self.f[idx], self.r[idx], self.rp[idx], self.N, self.sum_f,
                         self.sum_fr, self.sum_f2r, self.sum_f2nr)
 
     def population_moments(self, theta: float) -> tuple[float, float, float]:
@@ -250,7 +254,8 @@ def ppi_stratified_ratio(strata: dict, level: float = 0.95, lam: float | None = 
                          seed: int = 0, variance: str = "finite-population") -> PPIResult:
     """Stratified PPI++ recording rate.
 
-    ``strata`` maps a stratum name to ``(s, f, r, f_population, r_population[, r_linked])``:
+    ``strata`` maps a stratum name to a :class:`PPIStratum` (sample arrays and population
+    sums) or to ``(s, f, r, f_population, r_population[, r_linked])``:
     labels, predictions and recorded flags on the sample, predictions and recorded flags on
     every incident of the stratum. ``r_linked`` (default ``r``) is the recorded flag the
     population side uses (from linkage) on the sampled records, when the auditor's ``r``
@@ -279,7 +284,7 @@ def ppi_stratified_ratio(strata: dict, level: float = 0.95, lam: float | None = 
         raise ValueError(f"variance must be one of {VARIANCES}, not {variance!r}")
     prepared = {}
     for h, parts in strata.items():
-        st = _Stratum.of(*parts[:6])
+        st = parts if isinstance(parts, PPIStratum) else PPIStratum.of(*parts[:6])
         if len(st.s) < 2:
             raise ValueError(f"stratum {h!r}: PPI needs at least two audited records")
         prepared[h] = st

@@ -1,88 +1,116 @@
-"""PPI++ recording rate from a project's audit sample, decisions, links and screen scores."""
+"""PPI++ recording rate from a project's audit sample, decisions, links and screen scores.
+
+The population side of PPI++ needs only five sums per stratum of the frame (N, and the sums
+of f, f R, f^2 R and f^2 (1 - R), with f the screen's P(crime) and R whether a crime record
+is linked): they are computed in the engine, so a national frame never enters Python. Whether
+a record is linked comes from :func:`crimeaudit.linkage.linked_pairs`, the same definition the
+frame, the review sheets and the findings use.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import ibis
 import pandas as pd
 
+from crimeaudit.audit.decisions import latest_decisions
+from crimeaudit.audit.design import _strata_expr, load_sample, sampling_frame
 from crimeaudit.audit.errors import AuditError
-from crimeaudit.audit.ppi import PPIResult, coverage_warnings, ppi_stratified_ratio
+from crimeaudit.audit.ppi import PPIResult, PPIStratum, coverage_warnings, ppi_stratified_ratio
 from crimeaudit.model.figures import Estimate
+from crimeaudit.model.schema import SCREEN_SCORES
+from crimeaudit.store.project import project_verb
 
 _YES = {"yes": 1.0, "no": 0.0}
+SCORES_TABLE = SCREEN_SCORES.name  # read by name: the audit does not import the screen
 
 
-def _population(project, design) -> pd.DataFrame:
-    """The design's frame with, for every record, P(crime) and whether a crime is linked."""
-    from crimeaudit.audit.design import _strata, sampling_frame
-
+def _scored_frame(project, design):
+    """The design's frame (in the engine) with stratum, P(crime) ``f`` and linked flag ``r``."""
     eng = project.engine
-    frame = sampling_frame(project, design)
-    frame["stratum"] = (_strata(frame, design.strata_by) if design.kind == "stratified"
-                        else "all")
-    if not eng.has_table("screen_scores"):
+    if not eng.has_table(SCORES_TABLE):
         raise AuditError("no screen scores yet: run crimeaudit screen run DIR first")
-    scores = eng.to_pandas(eng.table("screen_scores").select("incident_id", "p_crime"))
-    frame = frame.merge(scores.rename(columns={"incident_id": "record_id"}), on="record_id",
-                        how="left")
-    # A crime record with no incident is itself a recorded crime: prediction 1, recorded.
+    frame = sampling_frame(project, design)
+    by = design.strata_by if design.kind == "stratified" else ()
+    frame = frame.mutate(stratum=_strata_expr(frame, by))
+    scores = eng.table(SCORES_TABLE)
+    scores = scores.select(record_id=scores.incident_id.cast("string"),
+                           p_crime=scores.p_crime.cast("float64"))
+    frame = frame.left_join(scores, "record_id")
+    # A crime record linked to no incident is itself a recorded crime: prediction 1, recorded.
     is_crime = frame.record_type == "crime"
-    frame.loc[is_crime, "p_crime"] = 1.0
-    if frame.p_crime.isna().any():
-        raise AuditError(f"{int(frame.p_crime.isna().sum())} incidents have no screen score: "
-                          "run crimeaudit screen run DIR again")
-    if eng.has_table("links"):
-        linked = set(eng.to_pandas(eng.table("links").select("incident_id")).incident_id)
-        frame["r_link"] = np.where(is_crime, 1.0, frame.record_id.isin(linked).astype(float))
-    else:
-        frame["r_link"] = frame.has_crime.astype(float)
-    return frame
+    f = ibis.ifelse(is_crime, 1.0, frame.p_crime)
+    r = ibis.ifelse(is_crime, 1.0, frame.has_crime.cast("float64"))
+    return frame.select("record_type", "record_id", "stratum", "strand", "division",
+                        f=f, r=r)
 
 
+def _population_sums(project, frame, group: str | None) -> pd.DataFrame:
+    """Per stratum (and group): N and the sums PPI++ needs, computed in the engine."""
+    keys = ["stratum"] + ([group] if group else [])
+    agg = frame.group_by(keys).aggregate(
+        N=frame.count(), missing=frame.f.isnull().cast("int64").sum(),
+        sum_f=frame.f.sum(), sum_fr=(frame.f * frame.r).sum(),
+        sum_f2r=(frame.f * frame.f * frame.r).sum(),
+        sum_f2nr=(frame.f * frame.f * (1 - frame.r)).sum())
+    out = project.engine.to_pandas(agg.order_by(keys)).reset_index(drop=True)
+    missing = int(out.missing.sum())
+    if missing:
+        raise AuditError(f"{missing} incidents have no screen score: run crimeaudit screen run "
+                         "DIR again")
+    return out
+
+
+@project_verb
 def estimate_ppi(project, level: float = 0.95, by=None, sample_id: str | None = None):
     """The recording rate by PPI++ from the audit's decisions and the screen's scores.
 
     Reads ``audit_samples`` / ``audit_decisions`` (incident records, ``should_record`` yes/no),
     ``screen_scores`` (``p_crime`` for every incident) and the linked pairs (whether each
-    incident has a crime record). Stratified by the sample's strata; ``by`` (e.g.
+    incident has a crime record). Stratified by the sample's strata; ``by`` (``"strand"`` or
     ``"division"``) gives one estimate per group as well. Returns a list of
-    :class:`crimeaudit.model.Estimate`.
+    :class:`crimeaudit.model.Estimate`, the overall figure first.
     """
-    from crimeaudit.audit.decisions import latest_decisions
-    from crimeaudit.audit.design import load_sample
-
+    if by is not None and by not in ("strand", "division"):
+        raise AuditError(f"cannot estimate by {by!r}: use strand or division")
     sample = load_sample(project, sample_id)
     design = sample.design
     if design.frame != "incidents" or design.kind not in ("srs", "stratified"):
         raise AuditError("PPI estimation supports srs and stratified samples of incidents, "
-                          f"not a {design.kind} sample of {design.frame}")
-    frame = _population(project, design)
+                         f"not a {design.kind} sample of {design.frame}")
+    frame = _scored_frame(project, design)  # first: the screen comes before the review
     dec = latest_decisions(project, sample.sample_id)
     if dec.empty:
         raise AuditError(f"sample {sample.sample_id} has no decisions yet")
     dec = dec[dec.should_record.isin(list(_YES))]
-    lab = frame.merge(dec[["record_id", "should_record", "recorded"]], on="record_id")
+    ids = ibis.memtable(pd.DataFrame({"record_id": dec.record_id.astype(str).unique()}))
+    labelled = project.engine.to_pandas(frame.join(ids, "record_id"))
+    lab = labelled.merge(dec[["record_id", "should_record", "recorded"]], on="record_id")
     lab["s"] = lab.should_record.map(_YES)
-    lab["r"] = lab.recorded.map(_YES).fillna(lab.r_link)
-    groups = [("all", frame, lab)]
+    lab["r_auditor"] = lab.recorded.map(_YES).fillna(lab.r)
+    groups: list[tuple[str, pd.DataFrame, pd.DataFrame]] = [
+        ("all", _population_sums(project, frame, None), lab)]
     if by:
-        if by not in frame.columns:
-            raise AuditError(f"cannot estimate by {by!r}: use strand or division")
-        groups += [(f"{by}={g}", frame[frame[by] == g], lab[lab[by] == g])
-                   for g in sorted(frame[by].dropna().unique())]
+        pops = _population_sums(project, frame, by)
+        for g in sorted(pops[by].dropna().astype(str).unique()):
+            groups.append((f"{by}={g}", pops[pops[by].astype(str) == g],
+                           lab[lab[by].astype(str) == g]))
     out = []
     for scope, pop, lb in groups:
         strata = {}
-        for h, ph in pop.groupby("stratum"):
-            lh = lb[lb.stratum == h]
+        for row in pop.itertuples(index=False):
+            lh = lb[lb.stratum == row.stratum]
             if len(lh) >= 2:
-                strata[h] = (lh.s, lh.p_crime, lh.r, ph.p_crime, ph.r_link, lh.r_link)
+                strata[row.stratum] = PPIStratum(
+                    lh.s.to_numpy(float), lh.f.to_numpy(float), lh.r_auditor.to_numpy(float),
+                    lh.r.to_numpy(float), int(row.N), float(row.sum_f), float(row.sum_fr),
+                    float(row.sum_f2r), float(row.sum_f2nr))
         if not strata:
             continue
         res = ppi_stratified_ratio(strata, level=level)
         cls = ppi_stratified_ratio(strata, level=level, lam=0.0)
         skipped = sorted(set(pop.stratum) - set(strata))
-        out.append(_estimate(scope, res, cls, lb, pop, skipped, level, sample.sample_id))
+        out.append(_estimate(scope, res, cls, lb, int(pop.N.sum()), skipped, level,
+                             sample.sample_id))
     return out
 
 
@@ -97,7 +125,8 @@ def method_name(res: PPIResult) -> str:
     return f"ppi++{strat} ({res.extra['tuning']} lambda, {res.extra['interval']} interval)"
 
 
-def _estimate(scope, res: PPIResult, cls: PPIResult, lb, pop, skipped, level, sample_id):
+def _estimate(scope, res: PPIResult, cls: PPIResult, lb, population: int, skipped, level,
+              sample_id):
     """One Estimate with the method, the sizes behind it and any coverage warning in notes."""
     x = res.extra
     warnings = coverage_warnings(res.n, x["should_record"], x["discordant"])
@@ -114,10 +143,10 @@ def _estimate(scope, res: PPIResult, cls: PPIResult, lb, pop, skipped, level, sa
     return Estimate(
         measure="recording_rate", scope=scope, estimate=res.estimate, lower=res.lower,
         upper=res.upper, level=level, method=method_name(res), n=int(len(lb)),
-        numerator=float((lb.s * lb.r).sum()), denominator=float(lb.s.sum()), notes=notes,
+        numerator=float((lb.s * lb.r_auditor).sum()), denominator=float(lb.s.sum()), notes=notes,
         se=res.se, sample_id=sample_id, warnings=tuple(warnings),
         extra={"lambda": res.lam, "classical_half_width": cls.half_width,
-               "ppi_half_width": res.half_width, "population": int(len(pop)),
+               "ppi_half_width": res.half_width, "population": population,
                "sample_id": sample_id, "tuning": x["tuning"], "interval": x["interval"],
                "discordant": x["discordant"], "should_record": x["should_record"],
                "warnings": warnings},

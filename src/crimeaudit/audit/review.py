@@ -34,6 +34,7 @@ import pandas as pd
 from crimeaudit.audit.decisions import DECISION_COLUMNS, VOCABULARY, append_decisions
 from crimeaudit.audit.design import Sample, load_sample
 from crimeaudit.audit.errors import AuditError
+from crimeaudit.linkage.pairs import linked_pairs
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb
 
@@ -79,7 +80,13 @@ class ImportResult:
 
 
 def linked_crimes(project, sample: Sample) -> pd.DataFrame:
-    """Crime records linked to each sampled record (``record_id`` column added)."""
+    """Crime records linked to each sampled record (``record_id``, ``link_method`` and
+    ``match_probability`` columns added).
+
+    An incident's crimes are those :func:`crimeaudit.linkage.linked_pairs` links to it, by
+    reference or by Splink; a sampled crime record (one linked to no incident, or a cancelled
+    crime) is its own record. Only the sampled records' crimes leave the engine.
+    """
     eng = project.engine
     crimes = eng.table("crimes")
     recs = sample.records
@@ -88,21 +95,24 @@ def linked_crimes(project, sample: Sample) -> pd.DataFrame:
     parts = []
     if inc_ids:
         keys = ibis.memtable({"record_id": inc_ids})
+        pairs = linked_pairs(project)
+        mine = pairs.join(keys, pairs.incident_id == keys.record_id)
         parts.append(eng.to_pandas(
-            crimes.join(keys, crimes.incident_id == keys.record_id).select(
-                *crimes.columns, record_id=keys.record_id
-            )
+            crimes.join(mine, crimes.crime_id == mine.crime_id).select(
+                *crimes.columns, record_id=mine.record_id, link_method=mine.method,
+                match_probability=mine.match_probability)
         ))
     if crime_ids:
         keys = ibis.memtable({"record_id": crime_ids})
         parts.append(eng.to_pandas(
             crimes.join(keys, crimes.crime_id == keys.record_id).select(
-                *crimes.columns, record_id=keys.record_id
-            )
+                *crimes.columns, record_id=keys.record_id,
+                link_method=ibis.literal("itself"), match_probability=ibis.literal(1.0))
         ))
     parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=[*crimes.columns, "record_id"])
+        return pd.DataFrame(columns=[*crimes.columns, "record_id", "link_method",
+                                     "match_probability"])
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["record_id", "recorded_at", "crime_id"], kind="stable").reset_index(
         drop=True
@@ -182,6 +192,7 @@ def _describe_crimes(mine: list[dict], reported, changes: dict[str, list[dict]],
         if reported is not None and pd.notna(reported) and pd.notna(c["recorded_at"]):
             hours = (pd.Timestamp(c["recorded_at"]) - pd.Timestamp(reported)).total_seconds()
             text += f" ({hours / 3600:.1f} h after report)"
+        text += _how_linked(c)
         text += f"; status {c['status']}"
         if c["status"] == "cancelled":
             reason = _text(c["cancellation_reason"]) or "no reason"
@@ -193,6 +204,20 @@ def _describe_crimes(mine: list[dict], reported, changes: dict[str, list[dict]],
             text += _fmt_time(ch["changed_at"])
         lines.append(text)
     return "\n".join(lines)
+
+
+def _how_linked(crime: dict) -> str:
+    """How a crime came to this record: the auditor must know a link is an inference.
+
+    >>> _how_linked({"link_method": "probabilistic", "match_probability": 0.99731})
+    '; linked by Splink, match probability 0.9973'
+    """
+    method = crime.get("link_method")
+    if method == "exact":
+        return "; linked by reference"
+    if method == "probabilistic":
+        return f"; linked by Splink, match probability {float(crime['match_probability']):.4f}"
+    return ""
 
 
 @project_verb
@@ -209,11 +234,38 @@ def export_review(project, sample_id: str | None = None, out: str | Path | None 
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"review-{sample.sample_id}"
     paths = {"csv": stem.with_suffix(".csv"), "xlsx": stem.with_suffix(".xlsx")}
-    df.to_csv(paths["csv"], index=False, lineterminator="\n")
+    # Every field quoted: a bare carriage return inside a narrative would otherwise split a row.
+    df.map(neutralise).to_csv(paths["csv"], index=False, lineterminator="\n",
+                              quoting=csv.QUOTE_ALL)
     _write_xlsx(df, paths["xlsx"], sorted(project.codes.offences))
     project.log_run("review export", params={"sample_id": sample.sample_id},
                     counts={"rows": len(df)})
     return paths
+
+
+#: A spreadsheet reads a cell starting with these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """A CSV cell a spreadsheet will show as text, never run as a formula.
+
+    A leading apostrophe is the spreadsheet convention for "this is text"; it is removed again
+    when the sheet is read back (:func:`read_sheet`).
+
+    >>> print(neutralise('=HYPERLINK("http://x")'), neutralise("-5"), neutralise("a=b"))
+    '=HYPERLINK("http://x") '-5 a=b
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _restore(value: str) -> str:
+    """Undo :func:`neutralise` on a cell read back from a CSV sheet."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def _write_xlsx(df: pd.DataFrame, path: Path, offence_codes: list[str]) -> None:
@@ -227,6 +279,10 @@ def _write_xlsx(df: pd.DataFrame, path: Path, offence_codes: list[str]) -> None:
     ws.append(list(df.columns))
     for row in df.itertuples(index=False):
         ws.append([str(v) for v in row])
+        # Every cell is text: openpyxl would store "=..." as a live formula (data from a force
+        # or the public may start with "=", "+", "-" or "@"), and Excel would run it.
+        for cell in ws[ws.max_row]:
+            cell.data_type = "s"
     decision_fill = PatternFill("solid", fgColor="FFF2CC")
     for j, name in enumerate(df.columns, start=1):
         cell = ws.cell(row=1, column=j)
@@ -286,7 +342,7 @@ def read_sheet(path: str | Path) -> list[tuple[int, dict[str, str]]]:
             start, line = line + 1, reader.line_num
             if not any(c.strip() for c in cells):
                 continue
-            out.append((start, dict(zip(header, cells, strict=False))))
+            out.append((start, dict(zip(header, map(_restore, cells), strict=False))))
     return out
 
 

@@ -174,19 +174,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Recording rate, timeliness, classification, cancellations and unrecorded crimes."""
         from crimeaudit.audit import estimate
+        from crimeaudit.audit.measures import export_path
 
         with open_project(directory) as p:
             res = estimate(p, sample_id, tuple(by), level, method,
                            progress=None if json_out else progress())
             if json_out:
-                print_json(res.to_dict())
+                typer.echo(res.to_json())
                 return
             console.print(estimates_table(res.estimates, res.level))
             # A figure quoted without its caveat is a wrong figure: show every warning here too.
             for e in res.estimates:
                 for warning in e.warnings:
                     err_console.print(f"[yellow]warning[/] {e.measure} ({e.scope}): {warning}")
-            console.print(f"Written: {p.path / 'reports' / 'estimates.json'}")
+            console.print(f"Stored in the project (run {res.run_id}); exported to "
+                          f"{export_path(p, res)}")
 
 
 def _date(text: str | None) -> dt.date | None:

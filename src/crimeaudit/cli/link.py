@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import console, print_json, progress
+from crimeaudit.cli.common import console, open_project, print_json, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +25,7 @@ def link(
     """Link incidents to crime records: exact on references, then Splink for the rest."""
     from crimeaudit.linkage import LinkSettings
     from crimeaudit.linkage import link as run
-    from crimeaudit.store.project import Project
-
-    with Project.open(directory) as project:
+    with open_project(directory) as project:
         counts = run(project, LinkSettings(threshold=threshold, probabilistic=not exact_only),
                      progress=progress())
     if json_:

@@ -133,7 +133,7 @@ def train(
 ) -> None:
     """Retrain the screen on the project's own auditors' decisions (at least 20).
 
-    The new model replaces the project's model (DIR/screen/screen-model.pkl); delete that file
+    The new model replaces the project's model (DIR/screen/screen-model.npz); delete that file
     to go back to the shipped default. Run `screen run` afterwards to rescore.
     """
     from crimeaudit.screening import train as fit

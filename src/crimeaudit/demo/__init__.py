@@ -1,6 +1,6 @@
 """``crimeaudit demo``: simulate a force like Kent in 2013, audit it and write the report.
 
-The whole pipeline in one call: simulate, init a project, ingest (canonical profile), draw a
+The whole pipeline in one call: simulate, init a project, ingest (canonical profile), link, draw a
 stratified sample of incidents and a sample of cancelled crimes, let the oracle auditor decide
 them from the ground truth, estimate, run detection, and write the report.
 
@@ -56,8 +56,8 @@ def run_demo(out: str | Path = DEFAULT_OUT, incidents: int = 60_000, seed: int =
     Sample sizes are capped at the frame size, so small ``incidents`` runs still work.
     """
     from crimeaudit.audit import draw_sample, estimate, oracle_review
-    from crimeaudit.audit.measures import write_estimates
     from crimeaudit.ingestion import ingest
+    from crimeaudit.linkage import link
     from crimeaudit.report import write_report
     from crimeaudit.simulation import simulate
     from crimeaudit.store import Project
@@ -72,6 +72,9 @@ def run_demo(out: str | Path = DEFAULT_OUT, incidents: int = 60_000, seed: int =
     with Project.init(proj_dir, name=f"{SCENARIO} (simulated, seed {seed})") as p:
         files = sorted(sim_dir.glob("*.parquet"))
         ingest(p, "canonical", files, progress=prog)
+        # Linkage recovers crimes whose incident reference was lost: they fold into their
+        # incident's record instead of being audited twice.
+        link(p, progress=prog)
         p.log_run("demo", inputs=files,
                   params={"simulation": manifest, "oracle_error_rate": oracle_error_rate,
                           "sample_size": sample_size,
@@ -79,34 +82,33 @@ def run_demo(out: str | Path = DEFAULT_OUT, incidents: int = 60_000, seed: int =
         sample = draw_sample(p, kind="stratified", size=sample_size, seed=seed,
                              strata_by=("strand",), min_per_stratum=20, progress=prog)
         oracle_review(p, sample.sample_id, oracle_error_rate, seed, progress=prog)
-        main = estimate(p, sample.sample_id, by=("strand",), progress=prog)
+        estimate(p, sample.sample_id, by=("strand",), progress=prog)
         canc_size = min(cancellation_sample, _cancellation_frame(p))
         if canc_size >= 2:
             cs = draw_sample(p, kind="srs", size=canc_size, seed=seed, frame="cancellations",
                              progress=prog)
             oracle_review(p, cs.sample_id, oracle_error_rate, seed, progress=prog)
-            canc = estimate(p, cs.sample_id, by=("strand",), write=False, progress=prog)
-            path = p.path / "reports" / "estimates-cancellations.json"
-            path.write_text(canc.to_json() + "\n", encoding="utf-8")
-        write_estimates(p, main)  # the incidents sample stays the project's main estimates
-    if detect:
-        _detect(proj_dir, prog)
-    with prog.task("Writing the report", total=None):
-        paths = write_report(proj_dir)
+            # Stored beside the recording-rate figures: the report shows both.
+            estimate(p, cs.sample_id, by=("strand",), progress=prog)
+        if detect:
+            _detect(p, prog)
+        with prog.task("Writing the report", total=None):
+            paths = write_report(p)
     doc = json.loads(paths["json"].read_text(encoding="utf-8"))
     return DemoResult(out, proj_dir, paths["html"], paths["json"], doc["headline"]["sentence"])
 
 
 def _cancellation_frame(project) -> int:
-    from crimeaudit.audit import SampleDesign, sampling_frame
+    from crimeaudit.audit import SampleDesign
+    from crimeaudit.audit.design import frame_size
 
-    return len(sampling_frame(project, SampleDesign(kind="srs", size=1, frame="cancellations")))
+    return frame_size(project, SampleDesign(kind="srs", size=1, frame="cancellations"))
 
 
-def _detect(proj_dir: Path, prog: Progress) -> None:
+def _detect(project, prog: Progress) -> None:
     try:
         from crimeaudit.detect import detect_project
     except ImportError:  # detection not installed: the report says it was not run
         prog.note("Detection is not available; the report will say so.")
         return
-    detect_project(proj_dir, progress=prog)
+    detect_project(project, progress=prog)

@@ -1,32 +1,43 @@
 """Detect target-chasing: period-end effects, deferral, downgrading, cancellation patterns,
 threshold bunching, displacement, recording-practice breaks and release differences.
 
-Every detector reads the canonical tables (``crimes``, ``incidents``,
-``classification_changes``, ``counts``) so the same tests run on a force's records, on the
-simulator's output and on public aggregate data. :func:`run_detection` runs every test the
-data supports and sets Benjamini-Hochberg q-values across all units and tests;
+Every detector meets one contract (:class:`Detector`: a question, the inputs it needs, named
+settings with defaults, ``run``) and reads the canonical tables (``crimes``, ``incidents``,
+``classification_changes``, ``counts``) through :class:`DetectInput`, which asks the engine
+for the summaries each test needs. :func:`run_detection` runs every detector the data
+supports (:data:`DETECTORS`) and sets Benjamini-Hochberg q-values across all units and tests;
 :func:`detect_project` is ``crimeaudit detect DIR``. See ``docs/detect.md``.
 """
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
+from crimeaudit.detect.errors import DetectError
 from crimeaudit.detect.inputs import DetectInput
-from crimeaudit.detect.multiplicity import bh_adjust
 from crimeaudit.detect.runner import (
+    DETECTORS,
     DetectionRun,
     detect_project,
+    detector_settings,
     findings_table,
     project_input,
     run_detection,
 )
 from crimeaudit.detect.targets import Target, Targets, TargetsError, load_targets
+from crimeaudit.uncertainty import bh_adjust
 
 __all__ = [
+    "DETECTORS",
+    "DetectError",
     "DetectInput",
     "DetectionRun",
+    "Detector",
+    "DetectorSettings",
+    "Skips",
     "Target",
     "Targets",
     "TargetsError",
     "bh_adjust",
     "detect_project",
+    "detector_settings",
     "findings_table",
     "load_targets",
     "project_input",

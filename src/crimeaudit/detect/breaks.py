@@ -31,8 +31,10 @@ import math
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from scipy import stats
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import line_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
@@ -40,7 +42,18 @@ from crimeaudit.progress import Progress, resolve
 
 TEST = "breaks"
 ALL_OFFENCES = "all offences (sum)"
-MIN_POINTS = 16
+
+
+class BreaksSettings(DetectorSettings):
+    """Minimum data for the break scan, and its trimming."""
+
+    min_points: int = Field(16, ge=8, description=(
+        "Periods an area's series needs (after differencing rolling totals and dropping "
+        "empty periods)."))
+    min_median_count: int = Field(10, ge=0, description=(
+        "Median count per period an area's series needs (smaller series are mostly noise)."))
+    trim: float = Field(0.15, gt=0, lt=0.5, description=(
+        "Share of the series at each end where no break date is tried."))
 
 
 def null_rho(y: np.ndarray, X0: np.ndarray) -> float:
@@ -157,8 +170,12 @@ def _series(k: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
     return out
 
 
-def break_tests(data: DetectInput, progress: Progress | None = None) -> list[Finding]:
+def break_tests(data: DetectInput, progress: Progress | None = None,
+                settings: BreaksSettings | None = None,
+                skips: Skips | None = None) -> list[Finding]:
     """Change points in each area's share of the national series, per offence."""
+    settings = settings or BreaksSettings()
+    skips = skips if skips is not None else Skips()
     k = data.counts
     if k is None:
         return []
@@ -167,9 +184,12 @@ def break_tests(data: DetectInput, progress: Progress | None = None) -> list[Fin
     for source, ptype, g in _series(k):
         for (area, offence), s in g.groupby(["area", "offence"]):
             s = s.sort_values("period_end")
-            if len(s) < MIN_POINTS or s["count"].median() < 10:
+            unit = f"{source}: {area}: {offence}"
+            if (skips.fewer(settings, "min_points", len(s), "periods", unit=unit)
+                    or skips.fewer(settings, "min_median_count", float(s["count"].median()),
+                                   "crimes per period (median)", unit=unit)):
                 continue
-            prep = _prepare(ptype, s)
+            prep = _prepare(ptype, s, settings, skips, unit)
             if prep is not None:
                 prepared.append((source, ptype, area, offence, *prep))
     # Persistence is estimated per source and offence from all areas (median of each area's
@@ -183,13 +203,15 @@ def break_tests(data: DetectInput, progress: Progress | None = None) -> list[Fin
         for source, ptype, area, offence, y, X, ends in prepared:
             advance(1)
             rho = bias_corrected_rho(float(np.median(rhos[(source, offence)])), y.size)
-            f = _one(source, ptype, area, offence, y, X, ends, rho, data.level)
+            f = _one(source, ptype, area, offence, y, X, ends, rho, data.level,
+                     settings.trim)
             if f is not None:
                 findings.append(f)
     return findings
 
 
-def _prepare(ptype: str, s: pd.DataFrame):
+def _prepare(ptype: str, s: pd.DataFrame, settings: BreaksSettings | None = None,
+             skips: Skips | None = None, unit: str = ""):
     """(log share, design without step, period ends) of one series, or None if unusable."""
     ends = s["period_end"].reset_index(drop=True)
     if ptype == "rolling_12m":
@@ -206,7 +228,9 @@ def _prepare(ptype: str, s: pd.DataFrame):
         season = ends.dt.month.to_numpy() if ptype == "month" else ends.dt.quarter.to_numpy()
         seasons = range(2, 13) if ptype == "month" else range(2, 5)
     ok = (area_n > 0) & (nat_n > area_n)
-    if ok.sum() < MIN_POINTS:
+    settings = settings or BreaksSettings()
+    skips = skips if skips is not None else Skips()
+    if skips.fewer(settings, "min_points", int(ok.sum()), "usable periods", unit=unit):
         return None
     y = np.log(area_n[ok]) - np.log(nat_n[ok])
     ends, season = ends[ok].reset_index(drop=True), season[ok]
@@ -215,8 +239,8 @@ def _prepare(ptype: str, s: pd.DataFrame):
     return y, X, ends
 
 
-def _one(source, ptype, area, offence, y, X, ends, rho, level) -> Finding | None:
-    got = sup_step_test(y, X, rho)
+def _one(source, ptype, area, offence, y, X, ends, rho, level, trim=0.15) -> Finding | None:
+    got = sup_step_test(y, X, rho, trim)
     if got is None:
         return None
     p, k, b, se = got
@@ -244,3 +268,17 @@ def _one(source, ptype, area, offence, y, X, ends, rho, level) -> Finding | None
                "chart": line_chart(rows, "period", "share of national (%)",
                                    f"{area}: {offence}", rule_x=when.strftime("%Y-%m-%d"))},
     )
+
+
+class Breaks(Detector):
+    """Test 7 (see the module notes)."""
+
+    name = TEST
+    question = ("Did an area's recording change at some date, so that its series stepped "
+                "away from the national pattern?")
+    needs = (("counts",),)
+    Settings = BreaksSettings
+
+    def run(self, data: DetectInput, settings: BreaksSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return break_tests(data, settings=settings, skips=skips)

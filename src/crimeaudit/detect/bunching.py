@@ -9,6 +9,10 @@ in the window just below the threshold is ``observed / predicted - 1``. The p-va
 the fitted prediction's variance plus Poisson (over-dispersed) noise; the interval from a
 bootstrap of the records. The window is ``[threshold - width, threshold)``, so a heap *at* a
 round threshold is not counted, but heaps at 150 or 190 would be.
+
+Only the values between 0.3 and 2 times the threshold leave the engine. The bootstrap draws
+from *all* the offence's values in ascending order (the ones outside the range only count
+where they fall), so it is the same whatever order the engine returns rows in.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
+from pydantic import Field
 from scipy import stats
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import bar_chart
-from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.detect.inputs import DetectInput, PropertyValues
 from crimeaudit.model.figures import Finding
 
 TEST = "bunching"
@@ -31,6 +36,26 @@ DEFAULT_THRESHOLDS: tuple[tuple[str, float], ...] = (("46", 200.0),)
 # one more degree lets real, skewed value distributions bend without the wiggles of a
 # high-degree polynomial in the value itself.
 DEGREE = 3
+# The values modelled: from 0.3 to 2 times the threshold (wide enough to fit the smooth curve,
+# narrow enough that one cubic describes it).
+RANGE = (0.3, 2.0)
+
+
+class BunchingSettings(DetectorSettings):
+    """Thresholds to test and the minimum data for each."""
+
+    thresholds: tuple[tuple[str, float], ...] = Field(DEFAULT_THRESHOLDS, description=(
+        "(offence code, value threshold) pairs to test; codes absent from the data are "
+        "skipped."))
+    min_values_near_threshold: int = Field(200, ge=1, description=(
+        "Crimes of the offence with a property value between 0.3 and 2 times the threshold "
+        "needed to test it."))
+    window_share: float = Field(0.1, gt=0, lt=0.7, description=(
+        "Width of the window just below the threshold, as a share of the threshold."))
+    bootstrap_resamples: int = Field(100, ge=0, description=(
+        "Bootstrap resamples for the interval (0: no interval; the p-value does not need "
+        "it)."))
+    seed: int = Field(0, description="Seed of the bootstrap.")
 
 
 def _design(centre: np.ndarray, threshold: float, width: float, degree: int) -> np.ndarray:
@@ -70,29 +95,43 @@ def _fit_excess(values: np.ndarray, threshold: float, width: float, degree: int 
 
 
 def bunching_tests(
-    data: DetectInput, thresholds=DEFAULT_THRESHOLDS, width_share: float = 0.1,
-    n_boot: int = 100, seed: int = 0,
+    data: DetectInput, thresholds=None, width_share: float | None = None,
+    n_boot: int | None = None, seed: int | None = None,
+    settings: BunchingSettings | None = None, skips: Skips | None = None,
 ) -> list[Finding]:
-    """Excess mass just below each threshold, per offence code with property values."""
-    c = data.crimes
-    if c is None or "property_value" not in c:
+    """Excess mass just below each threshold, per offence code with property values.
+
+    ``thresholds``, ``width_share``, ``n_boot`` and ``seed`` override the settings
+    (``thresholds``, ``window_share``, ``bootstrap_resamples``, ``seed``).
+    """
+    settings = settings or BunchingSettings()
+    skips = skips if skips is not None else Skips()
+    thresholds = settings.thresholds if thresholds is None else thresholds
+    width_share = settings.window_share if width_share is None else width_share
+    n_boot = settings.bootstrap_resamples if n_boot is None else n_boot
+    seed = settings.seed if seed is None else seed
+    if not data.crime_has("property_value"):
         return []
     out = []
     rng = np.random.default_rng(seed)
     for code, threshold in thresholds:
-        v = c.loc[(c["offence_code"] == code) & c["property_value"].notna(), "property_value"]
-        v = v.to_numpy(float)
+        low, high = threshold * RANGE[0], threshold * RANGE[1]
+        values = data.property_values(code, low, high)
+        v = values.near
         width = threshold * width_share
-        if ((v >= threshold * 0.3) & (v < threshold * 2)).sum() < 200:
+        if skips.fewer(settings, "min_values_near_threshold", v.size,
+                       f"crimes with property values near {threshold:g} "
+                       f"(from {low:g} to {high:g})", unit=f"offence={code}"):
             continue
         obs, mu, var, centre, counts = _fit_excess(v, threshold, width)
         if mu <= 0:
+            skips.note(f"offence={code}: the smooth fit predicts no values below {threshold:g}")
             continue
         z = (obs - mu) / math.sqrt(var)
         p = float(stats.norm.sf(z))
         boots = []
         for _ in range(n_boot):
-            o, m, *_ = _fit_excess(rng.choice(v, v.size), threshold, width)
+            o, m, *_ = _fit_excess(_resample(values, rng), threshold, width)
             if m > 0:
                 boots.append(o / m - 1)
         lo, hi = (np.quantile(boots, [(1 - data.level) / 2, (1 + data.level) / 2])
@@ -113,7 +152,7 @@ def bunching_tests(
             method=f"Poisson GLM of binned counts, cubic in log value plus round-number (50, 100) "
                    f"bin levels, fitted excluding ±{width:g}; "
                    f"quasi-Poisson z; bootstrap ({n_boot}) interval; one-sided",
-            n=int(v.size),
+            n=values.n,
             extra={"observed": obs, "expected": mu, "threshold": threshold,
                    "chart": bar_chart(rows, "value", "records",
                                       f"Values of offence {code} near {threshold:g}",
@@ -122,9 +161,47 @@ def bunching_tests(
     return out
 
 
-def thresholds_from(data: DetectInput) -> tuple[tuple[str, float], ...]:
-    """Default thresholds for offence codes present in the data."""
+def _resample(values: PropertyValues, rng: np.random.Generator) -> np.ndarray:
+    """One bootstrap resample of all the offence's values, kept only where it is modelled.
+
+    The same draw as ``rng.choice(all_values_sorted, n)``: positions ``below`` to
+    ``below + len(near)`` of the sorted values are the ones near the threshold, so only
+    they need to be known.
+
+    >>> v = np.array([1.0, 5.0, 6.0, 7.0, 90.0])  # sorted; 5, 6 and 7 are "near"
+    >>> a, b = np.random.default_rng(3), np.random.default_rng(3)
+    >>> full = a.choice(v, v.size)
+    >>> near = _resample(PropertyValues(5, 1, v[1:4]), b)
+    >>> sorted(near.tolist()) == sorted(x for x in full.tolist() if 5 <= x <= 7)
+    True
+    """
+    idx = rng.integers(0, values.n, values.n) - values.below
+    return values.near[idx[(idx >= 0) & (idx < values.near.size)]]
+
+
+def thresholds_from(data: DetectInput, thresholds=DEFAULT_THRESHOLDS
+                    ) -> tuple[tuple[str, float], ...]:
+    """The thresholds whose offence codes are present in the data."""
     if data.crimes is None:
         return ()
-    present = set(pd.unique(data.crimes["offence_code"]))
-    return tuple(t for t in DEFAULT_THRESHOLDS if t[0] in present)
+    present = set(data.crime_mix()["offence_code"].dropna())
+    return tuple(t for t in thresholds if t[0] in present)
+
+
+class Bunching(Detector):
+    """Test 5 (see the module notes)."""
+
+    name = TEST
+    question = "Are recorded property values heaped just below a classification threshold?"
+    needs = (("property_values",),)
+    Settings = BunchingSettings
+
+    def run(self, data: DetectInput, settings: BunchingSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        skips = skips if skips is not None else Skips()
+        present = thresholds_from(data, settings.thresholds)
+        for code, threshold in settings.thresholds:
+            if (code, threshold) not in present:
+                skips.note(f"offence={code}: no crimes of this offence (threshold "
+                           f"{threshold:g} not tested)")
+        return bunching_tests(data, present, settings=settings, skips=skips)

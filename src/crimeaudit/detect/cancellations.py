@@ -15,16 +15,33 @@ same mix of strands (indirect standardisation).
 
 from __future__ import annotations
 
-import pandas as pd
+from pydantic import Field
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.downgrading import funnel_findings, plural
 from crimeaudit.detect.funnel import standardised_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
 TEST = "cancellations"
-MIN_STRAND_CANCELLATIONS = 30
 NOTE = "; indirectly standardised for strand mix"
+
+
+class CancellationSettings(DetectorSettings):
+    """Minimum data for the cancellation funnels."""
+
+    min_cancellations: int = Field(10, ge=1, description=(
+        "Cancellations needed before any cancellation test runs."))
+    min_units: int = Field(3, ge=2, description=(
+        "Divisions or officers needed to compare them on a funnel."))
+    min_strand_cancellations: int = Field(30, ge=1, description=(
+        "Cancellations a strand needs for its by-division funnel."))
+    min_cancellations_with_reason: int = Field(30, ge=1, description=(
+        "Cancellations with a recorded reason needed for the AVI-share funnels."))
+    min_crimes_per_unit: int = Field(20, ge=1, description=(
+        "Crimes a division or officer needs to be placed on a cancellation-rate funnel."))
+    min_cancellations_per_unit: int = Field(10, ge=1, description=(
+        "Cancellations with a reason a division or officer needs on the AVI-share funnel."))
 
 
 def _rate_sentence(key: str, scope: str):
@@ -35,38 +52,53 @@ def _rate_sentence(key: str, scope: str):
     return sentence
 
 
-def cancellation_tests(data: DetectInput) -> list[Finding]:
+def cancellation_tests(data: DetectInput, settings: CancellationSettings | None = None,
+                       skips: Skips | None = None) -> list[Finding]:
     """Funnel tests of cancellation rate and AVI share by division and officer (and strand)."""
-    c = data.crimes
-    if c is None or "status" not in c:
+    settings = settings or CancellationSettings()
+    skips = skips if skips is not None else Skips()
+    if not data.crime_has("status"):
         return []
-    c = c.assign(cancelled=c["status"] == "cancelled")
-    if c["cancelled"].sum() < 10:
+    # Crimes per offence, division, officer and cancellation, counted in the engine: every
+    # funnel below is a sum over its rows (weight ``n``).
+    c = data.crime_mix()
+    if skips.fewer(settings, "min_cancellations", int(c.loc[c["cancelled"], "n"].sum()),
+                   "cancellations", unit="records"):
         return []
     out: list[Finding] = []
     lvl = data.level
-    keys = [k for k in ("division", "officer") if k in c and c[k].nunique() >= 3]
+    common = {"settings": settings, "skips": skips, "min_units": settings.min_units,
+              "method_note": NOTE}
+    keys = [k for k in ("division", "officer") if data.crime_has(k) and not skips.fewer(
+        settings, "min_units", c[k].dropna().nunique(), plural(k), unit=f"by {k}")]
     for key in keys:
-        units = standardised_counts(c, key, "cancelled", "strand")
+        units = standardised_counts(c, key, "cancelled", "strand", weight="n")
         out += funnel_findings(
             units, TEST, f"cancellation rate by {key}", "excess cancellation rate", "greater",
-            lvl, _rate_sentence(key, ""), method_note=NOTE)
+            lvl, _rate_sentence(key, ""), min_n=settings.min_crimes_per_unit,
+            min_n_setting="min_crimes_per_unit", n_words="crimes", **common)
     if "division" in keys:
         for s, mem in data.strand_members().items():
-            sub = c[c["strand"].isin(mem)]
-            if s == "all" or sub["cancelled"].sum() < MIN_STRAND_CANCELLATIONS:
+            if s == "all":
                 continue
-            units = standardised_counts(sub, "division", "cancelled", "strand")
+            sub = c[c["strand"].isin(mem)]
+            if skips.fewer(settings, "min_strand_cancellations",
+                           int(sub.loc[sub["cancelled"], "n"].sum()), "cancellations",
+                           unit=f"strand={s}"):
+                continue
+            units = standardised_counts(sub, "division", "cancelled", "strand", weight="n")
             out += funnel_findings(
                 units, TEST, f"cancellation rate, strand={s}, by division",
                 "excess cancellation rate", "greater", lvl,
-                _rate_sentence("division", f"{s} "), method_note=NOTE)
-    can = c[c["cancelled"] & c["cancellation_reason"].notna()] if "cancellation_reason" in c \
-        else pd.DataFrame()
-    if len(can) >= 30:
-        can = can.assign(avi=can["cancellation_reason"] == "avi")
+                _rate_sentence("division", f"{s} "), min_n=settings.min_crimes_per_unit,
+                min_n_setting="min_crimes_per_unit", n_words="crimes", **common)
+    can = c[c["cancelled"] & c["reason"].notna()]
+    if data.crime_has("cancellation_reason") and not skips.fewer(
+            settings, "min_cancellations_with_reason", int(can["n"].sum()),
+            "cancellations with a reason", unit="AVI share"):
+        can = can.assign(avi=can["reason"] == "avi")
         for key in keys:
-            units = standardised_counts(can, key, "avi", "strand")
+            units = standardised_counts(can, key, "avi", "strand", weight="n")
             out += funnel_findings(
                 units, TEST, f"AVI share of cancellations by {key}",
                 "excess share of cancellations on AVI grounds", "greater", lvl,
@@ -74,5 +106,20 @@ def cancellation_tests(data: DetectInput) -> list[Finding]:
                     f"{key.capitalize()} {r.unit} gave 'additional verifiable information' "
                     f"for {r.events:,} of {r.n:,} cancellations ({100 * r.rate:.1f}%), "
                     f"against {100 * r.p0:.1f}% expected at the other {plural(key)}' rates "
-                    "for the same strands."), min_n=10, method_note=NOTE)
+                    "for the same strands."), min_n=settings.min_cancellations_per_unit,
+                min_n_setting="min_cancellations_per_unit", n_words="cancellations", **common)
     return out
+
+
+class Cancellations(Detector):
+    """Test 4 (see the module notes)."""
+
+    name = TEST
+    question = ("Does a division or officer cancel more crimes, or cancel more on the "
+                "discretionary AVI ground, than the others would for the same mix of strands?")
+    needs = (("cancellations",),)
+    Settings = CancellationSettings
+
+    def run(self, data: DetectInput, settings: CancellationSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return cancellation_tests(data, settings, skips)

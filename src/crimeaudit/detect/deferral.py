@@ -22,8 +22,10 @@ import math
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from pydantic import Field
 from scipy import stats
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import line_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.detect.periods import PERIOD_WORDS
@@ -31,7 +33,16 @@ from crimeaudit.model.figures import Finding
 from crimeaudit.progress import Progress, resolve
 
 TEST = "deferral"
-MIN_CROSSINGS = 20
+
+
+class DeferralSettings(DetectorSettings):
+    """Minimum data for the deferral tests."""
+
+    min_reports: int = Field(500, ge=1, description=(
+        "Crimes with a report time needed before any deferral test runs."))
+    min_crossings: int = Field(20, ge=1, description=(
+        "Reports near a boundary recorded after it (target and control boundaries together) "
+        "a unit needs."))
 
 
 def boundary_trials(crimes: pd.DataFrame, window_days: int) -> pd.DataFrame:
@@ -111,13 +122,18 @@ def _fit(t: pd.DataFrame, period: str, level: float) -> tuple[float, float, floa
 
 
 def deferral_tests(
-    data: DetectInput, window_days: int = 3, progress: Progress | None = None
+    data: DetectInput, window_days: int = 3, progress: Progress | None = None,
+    settings: DeferralSettings | None = None, skips: Skips | None = None,
 ) -> list[Finding]:
     """Deferral odds ratios per strand (and division) for each period under test."""
-    c = data.crimes
-    if c is None or "reported_at" not in c or c["reported_at"].notna().sum() < 500:
+    settings = settings or DeferralSettings()
+    skips = skips if skips is not None else Skips()
+    if not data.crime_has("reported_at") or skips.fewer(
+            settings, "min_reports", data.facts["n_reported"], "crimes with reported_at",
+            unit="records"):
         return []
-    trials = boundary_trials(c, window_days)
+    # Only the reports near a boundary leave the engine (see DetectInput.boundary_reports).
+    trials = boundary_trials(data.boundary_reports(window_days), window_days)
     units = [("all", pd.Series(True, index=trials.index))]
     members = data.strand_members()
     targeted = {t.strand for t in data.targets.targets}
@@ -132,7 +148,8 @@ def deferral_tests(
         for unit, mask in units:
             sub = trials[mask]
             adv(1)
-            if sub["crossed"].sum() < MIN_CROSSINGS:
+            if skips.fewer(settings, "min_crossings", int(sub["crossed"].sum()),
+                           "reports recorded after the boundary", unit=unit):
                 continue
             for period in data.targets.periods:
                 fit = _fit(sub, period, data.level)
@@ -178,3 +195,17 @@ def _finding(sub, unit, period, fit, window_days, level) -> Finding:
         extra={"period": period, "observed": observed, "expected": expected,
                "window_days": window_days, "chart": chart},
     )
+
+
+class Deferral(Detector):
+    """Test 2 (see the module notes)."""
+
+    name = TEST
+    question = ("Are crimes reported just before a period boundary recorded just after it "
+                "more often than the force's delays explain?")
+    needs = (("reported_times",),)
+    Settings = DeferralSettings
+
+    def run(self, data: DetectInput, settings: DeferralSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return deferral_tests(data, data.targets.last_days, settings=settings, skips=skips)

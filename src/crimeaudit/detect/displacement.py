@@ -24,8 +24,10 @@ import re
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from pydantic import Field
 from scipy import stats
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import line_chart
 from crimeaudit.detect.downgrading import PAIRS
 from crimeaudit.detect.inputs import DetectInput
@@ -35,6 +37,20 @@ TEST = "displacement"
 FEEDS = {"violence": ["ASSAULT", "DOMESTIC", "THREATS"], "sexual": ["SEXUAL"],
          "robbery": ["ROBBERY"], "burglary": ["BURGLARY"], "theft": ["THEFT", "VEHICLE"],
          "criminal_damage": ["DAMAGE"]}
+
+
+class DisplacementSettings(DetectorSettings):
+    """Minimum data for the displacement tests."""
+
+    min_periods: int = Field(6, ge=3, description=(
+        "Periods an area's related pair needs in the counts."))
+    min_pair_total: int = Field(100, ge=0, description=(
+        "Crimes an area's related pair needs over all its periods."))
+    min_months: int = Field(6, ge=3, description=(
+        "Months with both crimes and feeding incidents needed for the crimes-per-incident "
+        "test."))
+    min_strand_crimes: int = Field(50, ge=1, description=(
+        "Crimes a strand needs over those months for its crimes-per-incident test."))
 
 
 def _glm_term(y, X, offset, level, alternative="less"):
@@ -62,7 +78,11 @@ def _match(names: pd.Series, rx: str) -> set:
     return set(names[names.map(lambda s: bool(r.fullmatch(str(s).strip())))])
 
 
-def count_displacement(data: DetectInput) -> list[Finding]:
+def count_displacement(data: DetectInput, settings: DisplacementSettings | None = None,
+                       skips: Skips | None = None) -> list[Finding]:
+    """Each area's serious-against-minor trend beyond the other areas' (aggregate counts)."""
+    settings = settings or DisplacementSettings()
+    skips = skips if skips is not None else Skips()
     k = data.counts
     if k is None:
         return []
@@ -92,14 +112,16 @@ def count_displacement(data: DetectInput) -> list[Finding]:
                             .groupby(["period_end", "target"], as_index=False)["count"].sum()
                             .assign(unit=0.0))
                     a = pd.concat([a.drop(columns="area"), rest], ignore_index=True)
-                f = _pair_fit(a, start, data.level)
+                f = _pair_fit(a, start, data.level, settings, skips,
+                              f"{source}: {area}: {pair}")
                 if f is not None:
                     out.append(_finding(source, area, pair, f, start, data.level,
                                         a[a["unit"] == 1.0], len(areas) > 1))
     return out
 
 
-def _pair_fit(a: pd.DataFrame, start, level):
+def _pair_fit(a: pd.DataFrame, start, level, settings: DisplacementSettings, skips: Skips,
+              unit: str):
     """The target group's trend (or step) in the area beyond the rest's, as a rate ratio.
 
     With one level per period and unit, the Poisson model of the two groups is the binomial
@@ -113,7 +135,9 @@ def _pair_fit(a: pd.DataFrame, start, level):
     if 1.0 not in wide or 0.0 not in wide:
         return None
     mine = wide[wide["unit"] == 1.0]
-    if len(mine) < 6 or (mine[1.0] + mine[0.0]).sum() < 100:
+    if (skips.fewer(settings, "min_periods", len(mine), "periods", unit=unit)
+            or skips.fewer(settings, "min_pair_total", float((mine[1.0] + mine[0.0]).sum()),
+                           "crimes of the pair", unit=unit)):
         return None
     wide = wide[(wide[1.0] + wide[0.0]) > 0]
     years = (wide["period_end"] - wide["period_end"].min()).dt.days / 365.25
@@ -171,14 +195,19 @@ def _finding(source, area, pair, f, start, level, a, vs_rest) -> Finding:
     )
 
 
-def incident_displacement(data: DetectInput) -> list[Finding]:
+def incident_displacement(data: DetectInput, settings: DisplacementSettings | None = None,
+                          skips: Skips | None = None) -> list[Finding]:
     """Crimes per feeding incident, by month, with a trend, for each strand."""
-    if data.incidents is None or not data.has_records or "call_type" not in data.incidents:
+    settings = settings or DisplacementSettings()
+    skips = skips if skips is not None else Skips()
+    if data.incidents is None or not data.has_records or "call_type" not in data.incidents.columns:
         return []
-    inc = data.incidents.assign(month=data.incidents["reported_at"].dt.to_period("M"))
-    cr = data.crimes.assign(month=data.crimes["recorded_at"].dt.to_period("M"))
-    months = sorted(set(inc["month"]) & set(cr["month"]))
-    if len(months) < 6:
+    # Monthly counts from the engine: incidents per call type, crimes per strand.
+    inc = data.monthly_incidents()
+    cr = data.monthly_crimes()
+    months = sorted(set(inc["month"].dropna()) & set(cr["month"].dropna()))
+    if skips.fewer(settings, "min_months", len(months), "months with crimes and incidents",
+                   unit="records: crimes per feeding incident"):
         return []
     members = data.strand_members()
     targeted = {t.strand for t in data.targets.targets}
@@ -186,11 +215,14 @@ def incident_displacement(data: DetectInput) -> list[Finding]:
     for strand, calls in FEEDS.items():
         if targeted and strand not in targeted:
             continue
-        feed = inc[inc["call_type"].isin(calls)].groupby("month").size().reindex(months)
-        crimes = cr[cr["strand"].isin(members.get(strand, [strand]))].groupby("month").size()
+        feed = inc[inc["call_type"].isin(calls)].groupby("month")["n"].sum().reindex(months)
+        crimes = cr[cr["strand"].isin(members.get(strand, [strand]))].groupby("month")["n"].sum()
         crimes = crimes.reindex(months, fill_value=0)
         ok = feed.fillna(0).to_numpy() > 0
-        if crimes.sum() < 50 or ok.sum() < 6:
+        unit = f"records: strand={strand}: crimes per feeding incident"
+        if (skips.fewer(settings, "min_strand_crimes", int(crimes.sum()), "crimes", unit=unit)
+                or skips.fewer(settings, "min_months", int(ok.sum()),
+                               "months with feeding incidents", unit=unit)):
             continue
         t = np.arange(len(months), dtype=float)[ok] / 12
         X = np.column_stack([np.ones(ok.sum()), t])
@@ -220,5 +252,23 @@ def incident_displacement(data: DetectInput) -> list[Finding]:
     return out
 
 
-def displacement_tests(data: DetectInput) -> list[Finding]:
-    return count_displacement(data) + incident_displacement(data)
+def displacement_tests(data: DetectInput, settings: DisplacementSettings | None = None,
+                       skips: Skips | None = None) -> list[Finding]:
+    """Both displacement tests: aggregate counts, and crimes per feeding incident."""
+    skips = skips if skips is not None else Skips()
+    return (count_displacement(data, settings, skips)
+            + incident_displacement(data, settings, skips))
+
+
+class Displacement(Detector):
+    """Test 6 (see the module notes)."""
+
+    name = TEST
+    question = ("Does the group under target fall while its related group without a target "
+                "(or the incidents feeding it) does not?")
+    needs = (("counts",), ("crimes", "incidents"))
+    Settings = DisplacementSettings
+
+    def run(self, data: DetectInput, settings: DisplacementSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return displacement_tests(data, settings, skips)

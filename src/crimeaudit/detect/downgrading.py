@@ -17,13 +17,18 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from pydantic import Field
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import funnel_chart
 from crimeaudit.detect.funnel import funnel_limits, funnel_test, unit_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
 TEST = "downgrading"
+# A funnel chart shows every unit's point when it has at most this many units, or when the
+# unit charted is a candidate (p < 0.1): officer-level charts must not grow as units squared.
+CHART_ALL_UNITS_MAX = 40
 # Related pairs, matched (full match, case-insensitive) against offence names or codes.
 PAIRS: dict[str, tuple[str, str]] = {
     "assault": (
@@ -45,6 +50,23 @@ PAIRS: dict[str, tuple[str, str]] = {
 }
 
 
+class DowngradingSettings(DetectorSettings):
+    """Minimum data for the downgrading tests."""
+
+    min_units: int = Field(3, ge=2, description=(
+        "Divisions, officers, quarters or areas needed to compare them on a funnel."))
+    min_downgrades_per_strand: int = Field(5, ge=1, description=(
+        "Downgrades a strand needs for its by-division downgrade-rate funnel."))
+    min_crimes_per_unit: int = Field(20, ge=1, description=(
+        "Crimes a division needs to be placed on a downgrade-rate funnel."))
+    min_reclassifications_per_unit: int = Field(10, ge=1, description=(
+        "Reclassifications (down or up) a division, officer or quarter needs on the "
+        "asymmetry funnel."))
+    min_pair_crimes_per_area: int = Field(20, ge=1, description=(
+        "Crimes of a related pair (serious and minor) an area needs on the serious-share "
+        "funnel."))
+
+
 def plural(word: str) -> str:
     """English plural of a unit word (category -> categories)."""
     return word[:-1] + "ies" if word.endswith("y") else word + "s"
@@ -52,10 +74,26 @@ def plural(word: str) -> str:
 
 def funnel_findings(
     units: pd.DataFrame, test: str, label: str, effect_name: str, alternative: str,
-    level: float, sentence, min_n: int = 20, method_note: str = "",
+    level: float, sentence, min_n: int = 20, method_note: str = "", min_units: int = 3,
+    skips: Skips | None = None, n_words: str = "records",
+    settings: DetectorSettings | None = None, min_n_setting: str = "",
+    min_units_setting: str = "min_units",
 ) -> list[Finding]:
-    """Run :func:`funnel_test` and turn each unit into a Finding with a funnel chart."""
-    if len(units) < 3:
+    """Run :func:`funnel_test` and turn each unit into a Finding with a funnel chart.
+
+    ``min_units`` units are needed for a comparison and each needs ``min_n`` records
+    (``n_words``); with ``settings`` and ``skips``, units and funnels left out are noted under
+    the settings' names (``min_units_setting``, ``min_n_setting``).
+    """
+    skips = skips if skips is not None else Skips()
+    if settings is not None:
+        if skips.fewer(settings, min_units_setting, len(units), "units", unit=label):
+            return []
+        small = int((units["n"] < min_n).sum())
+        if small and min_n_setting:
+            skips.note(f"{label}: {small} of {len(units)} units with fewer than "
+                       f"{min_n_setting}={min_n} {n_words} not tested")
+    elif len(units) < min_units:
         return []
     res = funnel_test(units, alternative=alternative, level=level, min_n=min_n)
     res = res[res["p_value"].notna()]
@@ -80,70 +118,65 @@ def funnel_findings(
                    # Every unit's point only where the unit is a candidate: a chart per unit
                    # with all units would grow as units squared (hundreds of officers).
                    "chart": funnel_chart(
-                       pts if r.p_value < 0.1 or len(pts) <= 40 else
+                       pts if r.p_value < 0.1 or len(pts) <= CHART_ALL_UNITS_MAX else
                        [{"unit": str(r.unit), "n": float(r.n), "rate": float(r.rate)}],
                        limits, f"{effect_name}: {label}", str(r.unit))},
         ))
     return out
 
 
-def _original_codes(data: DetectInput) -> pd.Series:
-    c = data.crimes
-    code = c.set_index("crime_id")["offence_code"]
-    if data.changes is not None and len(data.changes):
-        first = data.changes.sort_values("changed_at").drop_duplicates("crime_id")
-        code = code.copy()
-        orig = first.set_index("crime_id")["from_code"]
-        common = orig.index.intersection(code.index)
-        code.loc[common] = orig.loc[common]
-    return code
-
-
-def reclassification_tests(data: DetectInput) -> list[Finding]:
+def reclassification_tests(data: DetectInput, settings: DowngradingSettings | None = None,
+                           skips: Skips | None = None) -> list[Finding]:
     """Downgrade rates by division and strand; down/up asymmetry by division, officer, quarter."""
-    if not data.has_records or data.changes is None or data.changes.empty:
+    settings = settings or DowngradingSettings()
+    skips = skips if skips is not None else Skips()
+    if not data.has_records or data.changes is None:
         return []
-    c = data.crimes
     lvl = data.level
-    orig = _original_codes(data).reindex(c["crime_id"]).to_numpy()
-    strand_map = {k: o.strand for k, o in data.codes.offences.items()}
-    frame = pd.DataFrame({"crime_id": c["crime_id"].to_numpy(), "division": c["division"],
-                          "strand": pd.Series(orig).map(strand_map).fillna("unknown").to_numpy()})
-    ch = data.changes
-    down_ids = set(ch.loc[ch["direction"] == "down", "crime_id"])
-    frame["down"] = frame["crime_id"].isin(down_ids)
+    # Crimes by the strand of their first class, division and whether downgraded (engine).
+    frame = data.reclassified_crimes()
     out: list[Finding] = []
     members = data.strand_members()
-    if frame["division"].nunique() >= 3:
+    n_div = frame["division"].dropna().nunique()
+    common = {"settings": settings, "skips": skips, "min_units": settings.min_units}
+    if not skips.fewer(settings, "min_units", n_div, "divisions",
+                       unit="downgrade rate by division"):
         for s, mem in members.items():
             sub = frame if s == "all" else frame[frame["strand"].isin(mem)]
-            if sub["down"].sum() < 5:
+            n_down = int(sub.loc[sub["down"], "n"].sum())
+            if skips.fewer(settings, "min_downgrades_per_strand", n_down, "downgrades",
+                           unit=f"downgrade rate, strand={s}"):
                 continue
-            units = unit_counts(sub, "division", "down")
+            units = unit_counts(sub, "division", "down", weight="n")
             out += funnel_findings(
                 units, TEST, f"downgrade rate, strand={s}, by division",
                 "excess share downgraded (vs other divisions)", "greater", lvl,
                 lambda r, s=s: (
                     f"In division {r.unit}, {r.events:,} of {r.n:,} {s} crimes "
                     f"({100 * r.rate:.1f}%) were reclassified to a less serious class, against "
-                    f"{100 * r.p0:.1f}% in the other divisions."))
+                    f"{100 * r.p0:.1f}% in the other divisions."),
+                min_n=settings.min_crimes_per_unit, min_n_setting="min_crimes_per_unit",
+                n_words="crimes", **common)
     # Asymmetry: share of changes that are downgrades, by division, officer and quarter.
-    known = ch[ch["direction"].isin(["down", "up"])].copy()
-    known["division"] = known["crime_id"].map(c.set_index("crime_id")["division"])
-    known["quarter"] = known["changed_at"].dt.to_period("Q").astype(str)
-    known["is_down"] = known["direction"] == "down"
+    known = data.reclassifications()
     for key in ("division", "changed_by", "quarter"):
-        if key not in known or known[key].nunique() < 3:
-            continue
-        units = unit_counts(known, key, "is_down")
         name = "officer" if key == "changed_by" else key
+        if key == "changed_by" and not data.change_has("changed_by"):
+            continue
+        if skips.fewer(settings, "min_units", known[key].dropna().nunique(), plural(name),
+                       unit=f"down-vs-up asymmetry by {name}"):
+            continue
+        units = unit_counts(known, key, "is_down", weight="n")
         out += funnel_findings(
             units, TEST, f"down-vs-up asymmetry by {name}",
             "excess share of reclassifications that are downgrades", "greater", lvl,
             lambda r, name=name: (
                 f"For {name} {r.unit}, {r.events:,} of {r.n:,} reclassifications "
                 f"({100 * r.rate:.1f}%) went to a less serious class, against "
-                f"{100 * r.p0:.1f}% elsewhere."), min_n=10)
+                f"{100 * r.p0:.1f}% elsewhere."),
+            min_n=settings.min_reclassifications_per_unit,
+            min_n_setting="min_reclassifications_per_unit", n_words="reclassifications",
+            **common)
     return out
 
 
@@ -163,17 +196,21 @@ def pair_frames(data: DetectInput) -> list[tuple[str, pd.DataFrame]]:
                 g = g[g["period_end"] == g["period_end"].max()]
             frames.append((source, g[["area", "offence", "count"]]))
     if data.has_records:
-        c = data.crimes
-        if c["division"].notna().any():
+        mix = data.crime_mix()  # crimes per offence code and division, counted in the engine
+        if mix["division"].notna().any():
             desc = {k: o.description for k, o in data.codes.offences.items()}
-            names = c["offence_code"].map(desc).fillna(c["offence_code"])
-            f = pd.DataFrame({"area": c["division"], "offence": names, "count": 1.0})
+            names = mix["offence_code"].map(desc).fillna(mix["offence_code"])
+            f = pd.DataFrame({"area": mix["division"], "offence": names,
+                              "count": mix["n"].astype(float)})
             frames.append(("records", f.dropna(subset=["area"])))
     return frames
 
 
-def pair_ratio_tests(data: DetectInput) -> list[Finding]:
+def pair_ratio_tests(data: DetectInput, settings: DowngradingSettings | None = None,
+                     skips: Skips | None = None) -> list[Finding]:
     """Each area's serious share within related pairs against the other areas."""
+    settings = settings or DowngradingSettings()
+    skips = skips if skips is not None else Skips()
     out: list[Finding] = []
     for source, f in pair_frames(data):
         names = pd.Series(f["offence"].unique())
@@ -186,13 +223,31 @@ def pair_ratio_tests(data: DetectInput) -> list[Finding]:
             m = f[f["offence"].isin(minor)].groupby("area")["count"].sum()
             units = pd.DataFrame({"events": s, "n": s.add(m, fill_value=0)}).fillna(0)
             units = units[units["n"] > 0].reset_index().rename(columns={"area": "unit"})
-            if len(units) < 3:
-                continue
             out += funnel_findings(
                 units, TEST, f"{source}: serious share, {pair}",
                 f"difference in serious share ({pair})", "less", data.level,
                 lambda r, pair=pair, source=source: (
                     f"In {source}, area {r.unit} recorded {100 * r.rate:.1f}% of its {pair} "
                     f"pair as the serious class, against {100 * r.p0:.1f}% in the other areas."),
-                method_note=f"; serious={sorted(serious)}, minor={sorted(minor)}")
+                method_note=f"; serious={sorted(serious)}, minor={sorted(minor)}",
+                min_n=settings.min_pair_crimes_per_area, min_units=settings.min_units,
+                settings=settings, skips=skips, min_n_setting="min_pair_crimes_per_area",
+                n_words=f"{pair} crimes")
     return out
+
+
+class Downgrading(Detector):
+    """Test 3 (see the module notes)."""
+
+    name = TEST
+    question = ("Are crimes reclassified to less serious classes more in some divisions, "
+                "officers or quarters, and is the serious share of related pairs lower in "
+                "some areas?")
+    needs = (("crimes",), ("counts",))
+    Settings = DowngradingSettings
+
+    def run(self, data: DetectInput, settings: DowngradingSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        skips = skips if skips is not None else Skips()
+        return (reclassification_tests(data, settings, skips)
+                + pair_ratio_tests(data, settings, skips))

@@ -32,20 +32,44 @@ import pandas as pd
 from scipy import stats
 
 
-def unit_counts(frame: pd.DataFrame, key: str, flag: str) -> pd.DataFrame:
+def _weighted(frame: pd.DataFrame, flag: str, weight: str | None) -> tuple[pd.DataFrame, str]:
+    """Rows as they are (one record each), or rows that each stand for ``weight`` records.
+
+    Summaries computed in the engine carry a count per row; the same funnel then comes from
+    sums of counts instead of counts of rows, with the same integers.
+    """
+    if weight is None:
+        return frame.assign(_events=frame[flag], _n=1), "size"
+    return frame.assign(_events=frame[flag].astype("int64") * frame[weight],
+                        _n=frame[weight]), "sum"
+
+
+def unit_counts(frame: pd.DataFrame, key: str, flag: str, weight: str | None = None
+                ) -> pd.DataFrame:
     """Events (rows where ``flag`` is true) and totals per ``key``, as funnel units.
+
+    With ``weight``, each row stands for that many records (an engine summary).
 
     >>> unit_counts(pd.DataFrame({"d": ["a", "a", "b"], "x": [True, False, True]}), "d", "x")
       unit  events  n
     0    a       1  2
     1    b       1  1
+    >>> unit_counts(pd.DataFrame({"d": ["a", "a", "b"], "x": [True, False, True],
+    ...                           "k": [1, 1, 1]}), "d", "x", weight="k")
+      unit  events  n
+    0    a       1  2
+    1    b       1  1
     """
-    units = frame.groupby(key).agg(events=(flag, "sum"), n=(flag, "size"))
+    f, how = _weighted(frame, flag, weight)
+    units = f.groupby(key).agg(events=("_events", "sum"), n=("_n", how))
     return units.reset_index().rename(columns={key: "unit"})
 
 
-def standardised_counts(frame: pd.DataFrame, key: str, flag: str, stratum: str) -> pd.DataFrame:
+def standardised_counts(frame: pd.DataFrame, key: str, flag: str, stratum: str,
+                        weight: str | None = None) -> pd.DataFrame:
     """Funnel units with ``expected``: events at the other units' rate in each ``stratum``.
+
+    With ``weight``, each row stands for that many records (an engine summary).
 
     >>> f = pd.DataFrame({"d": list("aabb"), "s": list("xyxy"), "e": [1, 0, 1, 1]})
     >>> standardised_counts(f, "d", "e", "s")
@@ -53,7 +77,8 @@ def standardised_counts(frame: pd.DataFrame, key: str, flag: str, stratum: str) 
     0    a       1  2       2.0
     1    b       2  2       1.0
     """
-    g = frame.groupby([key, stratum]).agg(events=(flag, "sum"), n=(flag, "size")).reset_index()
+    f, how = _weighted(frame, flag, weight)
+    g = f.groupby([key, stratum]).agg(events=("_events", "sum"), n=("_n", how)).reset_index()
     tot = g.groupby(stratum)[["events", "n"]].transform("sum")
     rest_n = tot["n"] - g["n"]
     overall = g.groupby(key)[["events", "n"]].transform("sum")

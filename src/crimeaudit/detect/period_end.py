@@ -30,8 +30,10 @@ import math
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from pydantic import Field
 from scipy import stats
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import bar_chart, line_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.detect.periods import PERIOD_WORDS, PERIODS, days_to_month_end, last_days_flags
@@ -39,7 +41,6 @@ from crimeaudit.model.figures import Finding
 from crimeaudit.progress import Progress, resolve
 
 TEST = "period_end"
-MIN_EVENTS = 30
 MEASURE_WORDS = {
     "cancellations": "cancellations",
     "downgrades": "reclassifications to a less serious offence",
@@ -134,32 +135,13 @@ def _conditional_p(y, mu0, flagged, same_months, scale: float) -> float:
 
 
 def _events(data: DetectInput) -> dict[str, pd.DataFrame]:
-    """Event frames (date, strand, division) per measure, from whatever tables are present."""
-    out: dict[str, pd.DataFrame] = {}
-    c = data.crimes
-    if c is None:
-        return out
-    if "cancelled_at" in c and "status" in c:
-        can = c[(c["status"] == "cancelled") & c["cancelled_at"].notna()]
-        out["cancellations"] = pd.DataFrame(
-            {"date": can["cancelled_at"].dt.normalize(), "strand": can["strand"],
-             "division": can["division"]}
-        )
-    if data.changes is not None:
-        ch = data.changes[data.changes["direction"] == "down"]
-        div = c.set_index("crime_id")["division"]
-        out["downgrades"] = pd.DataFrame(
-            {"date": ch["changed_at"].dt.normalize(), "strand": ch["from_strand"].fillna("unknown"),
-             "division": ch["crime_id"].map(div)}
-        )
-    if "reported_at" in c and c["reported_at"].notna().any():
-        r = c[c["reported_at"].notna()]
-        late = (r["recorded_at"] - r["reported_at"]) > pd.Timedelta(hours=data.timeliness_hours)
-        out["late_recording"] = pd.DataFrame(
-            {"date": r["reported_at"].dt.normalize(), "strand": r["strand"],
-             "division": r["division"], "late": late.to_numpy()}
-        )
-    return out
+    """Daily event counts (date, strand, division, n) per measure, from the engine."""
+    return data.daily_events() if data.has_records else {}
+
+
+def _daily(sub: pd.DataFrame, days: pd.DatetimeIndex) -> pd.Series:
+    """Events per day over ``days`` (0 on days without any)."""
+    return sub.groupby("date")["n"].sum().reindex(days, fill_value=0).astype("int64")
 
 
 def _units(data: DetectInput, ev: pd.DataFrame) -> list[tuple[str, pd.Series]]:
@@ -181,9 +163,8 @@ def _units(data: DetectInput, ev: pd.DataFrame) -> list[tuple[str, pd.Series]]:
     return units
 
 
-def _profile_chart(ev_dates: pd.Series, days: pd.DatetimeIndex, period: str, title: str) -> dict:
+def _profile_chart(counts: pd.Series, days: pd.DatetimeIndex, period: str, title: str) -> dict:
     """Mean events per day by days before the month end, period-end months against others."""
-    counts = ev_dates.value_counts().reindex(days, fill_value=0)
     d = pd.Series(days, index=days)
     before = days_to_month_end(d)
     if period == "month":
@@ -200,11 +181,32 @@ def _profile_chart(ev_dates: pd.Series, days: pd.DatetimeIndex, period: str, tit
     return bar_chart(rows, "days before month end", "events per day", title, color="months")
 
 
+class PeriodEndSettings(DetectorSettings):
+    """Minimum data for the period-end tests (defaults: the values the tests were
+    calibrated with)."""
+
+    min_events: int = Field(30, ge=1, description=(
+        "Events (cancellations, downgrades or late recordings) a unit needs over the span "
+        "for its period-end test."))
+    min_days: int = Field(60, ge=1, description=(
+        "Whole days of records (after dropping part months and the first month) needed for "
+        "the record-level tests."))
+    min_days_with_reports: int = Field(60, ge=1, description=(
+        "Days with at least one report a unit needs for its late-recording test."))
+    min_months: int = Field(24, ge=1, description=(
+        "Months a series of monthly counts needs for its period-end-month test."))
+    min_monthly_total: int = Field(200, ge=0, description=(
+        "Crimes a series of monthly counts needs in total."))
+
+
 def period_end_records(
-    data: DetectInput, last_days: int = 3, progress: Progress | None = None
+    data: DetectInput, last_days: int = 3, progress: Progress | None = None,
+    settings: PeriodEndSettings | None = None, skips: Skips | None = None,
 ) -> list[Finding]:
     """Record-level period-end tests for every measure, unit and period the data supports."""
     progress = resolve(progress)
+    settings = settings or PeriodEndSettings()
+    skips = skips if skips is not None else Skips()
     if not data.has_records:
         return []
     periods = data.targets.periods
@@ -212,8 +214,8 @@ def period_end_records(
     all_events = _events(data)
     # Whole calendar months only: a part month would make its month level collinear with
     # its period-end days.
-    first = data.crimes["recorded_at"].min().normalize()
-    last = data.crimes["recorded_at"].max().normalize()
+    first = data.facts["first_recorded"].normalize()
+    last = data.facts["last_recorded"].normalize()
     start = first if first.day == 1 else first + pd.offsets.MonthBegin(1)
     # Skip the first whole month too: cancellations and reclassifications there can only
     # come from records made since the extract began, so they ramp up through the month and
@@ -221,7 +223,8 @@ def period_end_records(
     start = start + pd.offsets.MonthBegin(1)
     end = last if last.is_month_end else last - pd.offsets.MonthEnd(1)
     days = pd.date_range(start, end, freq="D")
-    if len(days) < 60:
+    if skips.fewer(settings, "min_days", len(days), "whole days of records",
+                   unit="records"):
         return []
     # Declared periods only (nested among themselves); all three when none is declared.
     modelled = [p for p in PERIODS if p in periods]
@@ -231,33 +234,36 @@ def period_end_records(
             ev = ev[(ev["date"] >= start) & (ev["date"] <= end)]
             for unit, mask in _units(data, ev):
                 sub = ev[mask]
+                label = f"{measure}: {unit}"
                 if measure == "late_recording":
-                    reports = sub["date"].value_counts().reindex(days, fill_value=0)
-                    y = sub.loc[sub["late"], "date"].value_counts().reindex(days, fill_value=0)
+                    reports = _daily(sub, days)
+                    y = _daily(sub[sub["late"]], days)
                     keep = reports.to_numpy() > 0
-                    if y.sum() < MIN_EVENTS or keep.sum() < 60:
+                    if (skips.fewer(settings, "min_events", int(y.sum()), "late recordings",
+                                    unit=label)
+                            or skips.fewer(settings, "min_days_with_reports", int(keep.sum()),
+                                           "days with reports", unit=label)):
                         continue
                     res = fit_rate_ratios(y.to_numpy()[keep], X[keep], reports.to_numpy()[keep],
                                           [f"end_{p}" for p in periods], data.level)
-                    dates = sub.loc[sub["late"], "date"]
                 else:
-                    y = sub["date"].value_counts().reindex(days, fill_value=0)
-                    if y.sum() < MIN_EVENTS:
+                    y = _daily(sub, days)
+                    if skips.fewer(settings, "min_events", int(y.sum()), MEASURE_WORDS[measure],
+                                   unit=label):
                         continue
                     res = fit_rate_ratios(y.to_numpy(), X, None, [f"end_{p}" for p in periods],
                                           data.level)
-                    dates = sub["date"]
                 for p in periods:
                     if f"end_{p}" not in res:
                         continue
                     rr, lo, hi, pv = res[f"end_{p}"]
                     findings.append(_finding(measure, unit, p, rr, lo, hi, pv, int(y.sum()),
-                                             last_days, data.level, dates, days, modelled))
+                                             last_days, data.level, y, days, modelled))
             advance(1)
     return findings
 
 
-def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, dates, days,
+def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, daily, days,
              modelled) -> Finding:
     word = MEASURE_WORDS[measure]
     shorter = [p for p in modelled if PERIODS.index(p) < PERIODS.index(period)]
@@ -276,15 +282,19 @@ def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, dates, 
                "totals (beta-binomial with the Pearson dispersion)",
         n=n,
         extra={"measure": measure, "period": period, "last_days": last_days,
-               "chart": _profile_chart(dates, days, period, f"{word}: {unit}")},
+               "chart": _profile_chart(daily, days, period, f"{word}: {unit}")},
     )
 
 
 # -- monthly aggregate counts ----------------------------------------------------------------
 
 
-def period_end_counts(data: DetectInput, progress: Progress | None = None) -> list[Finding]:
+def period_end_counts(data: DetectInput, progress: Progress | None = None,
+                      settings: PeriodEndSettings | None = None,
+                      skips: Skips | None = None) -> list[Finding]:
     """Quarter-end and financial-year-end month effects in monthly public counts."""
+    settings = settings or PeriodEndSettings()
+    skips = skips if skips is not None else Skips()
     k = data.counts
     if k is None:
         return []
@@ -299,7 +309,8 @@ def period_end_counts(data: DetectInput, progress: Progress | None = None) -> li
                 groups.append((source, key, name, series_key, g))
     with progress_task(progress, "Period-end effects (monthly counts)", len(groups)) as advance:
         for source, key, name, series_key, g in groups:
-            f = _monthly_unit(g, series_key, data.level)
+            f = _monthly_unit(g, series_key, data.level, settings, skips,
+                              f"{source}: {key}={name}")
             advance(1)
             if f is None:
                 continue
@@ -328,10 +339,13 @@ def progress_task(progress: Progress | None, description: str, total: int):
     return resolve(progress).task(description, total=total)
 
 
-def _monthly_unit(g: pd.DataFrame, series_key: str, level: float) -> dict | None:
+def _monthly_unit(g: pd.DataFrame, series_key: str, level: float,
+                  settings: PeriodEndSettings, skips: Skips, unit: str) -> dict | None:
     g = g.groupby([series_key, "period_start"], as_index=False)["count"].sum()
     g = g[g["count"] >= 0]
-    if g["period_start"].nunique() < 24 or g["count"].sum() < 200:
+    if (skips.fewer(settings, "min_months", g["period_start"].nunique(), "months", unit=unit)
+            or skips.fewer(settings, "min_monthly_total", float(g["count"].sum()), "crimes",
+                           unit=unit)):
         return None
     t = g["period_start"]
     m = t.dt.month
@@ -360,3 +374,18 @@ def _monthly_unit(g: pd.DataFrame, series_key: str, level: float) -> dict | None
             for r in total.itertuples()]
     chart = line_chart(rows, "month", "count", "Monthly count (all series in unit)")
     return {"effects": effects, "n": g["count"].sum(), "chart": chart}
+
+
+class PeriodEnd(Detector):
+    """Test 1 (see the module notes)."""
+
+    name = TEST
+    question = ("Are cancellations, downgrades or late recordings concentrated in the last "
+                "days of a month, quarter or financial year?")
+    needs = (("crimes",), ("monthly_counts",))
+    Settings = PeriodEndSettings
+
+    def run(self, data: DetectInput, settings: PeriodEndSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return (period_end_records(data, data.targets.last_days, settings=settings, skips=skips)
+                + period_end_counts(data, settings=settings, skips=skips))

@@ -12,13 +12,29 @@ cleaning removes some records everywhere, and only categories well beyond that a
 from __future__ import annotations
 
 import pandas as pd
+from pydantic import Field
 
+from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.downgrading import funnel_findings, plural
 from crimeaudit.detect.funnel import unit_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
 
 TEST = "releases"
+
+
+class ReleaseSettings(DetectorSettings):
+    """Minimum data for the release comparison."""
+
+    min_crimes_compared: int = Field(100, ge=1, description=(
+        "Crimes of the earlier release in the months both releases cover."))
+    min_changed: int = Field(5, ge=1, description=(
+        "Crimes that vanished, changed or appeared needed to compare categories and months "
+        "on that measure."))
+    min_units: int = Field(3, ge=2, description=(
+        "Categories or months needed to compare them on a funnel."))
+    min_crimes_per_unit: int = Field(20, ge=1, description=(
+        "Crimes a category or month needs to be placed on a funnel."))
 
 
 def compare_releases(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
@@ -57,18 +73,28 @@ def appeared(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def release_tests(data: DetectInput) -> list[Finding]:
+def release_tests(data: DetectInput, settings: ReleaseSettings | None = None,
+                  skips: Skips | None = None) -> list[Finding]:
     """Funnel tests of vanished and changed-type shares by category and by month."""
+    settings = settings or ReleaseSettings()
+    skips = skips if skips is not None else Skips()
     if data.crimes is None or data.previous_crimes is None:
         return []
-    diff = compare_releases(data.crimes, data.previous_crimes)
-    if len(diff) < 100:
+    # Crime by crime: only the four columns compared leave the engine.
+    current = data.release_crimes()
+    diff = compare_releases(current, data.previous_crimes)
+    if skips.fewer(settings, "min_crimes_compared", len(diff),
+                   "crimes of the earlier release in the shared months", unit="releases"):
         return []
     out: list[Finding] = []
+    common = {"min_n": settings.min_crimes_per_unit, "min_units": settings.min_units,
+              "settings": settings, "skips": skips, "min_n_setting": "min_crimes_per_unit",
+              "n_words": "crimes"}
     what = {"vanished": "vanished from the later release",
             "changed_type": "changed crime type", "changed_outcome": "changed outcome"}
     for measure, words in what.items():
-        if diff[measure].sum() < 5:
+        if skips.fewer(settings, "min_changed", int(diff[measure].sum()),
+                       f"crimes that {words}", unit=measure):
             continue
         for key in ("category", "month"):
             units = unit_counts(diff, key, measure)
@@ -78,9 +104,10 @@ def release_tests(data: DetectInput) -> list[Finding]:
                 lambda r, words=words, key=key: (
                     f"Of {r.n:,} crimes published for {key} {r.unit} in the earlier release, "
                     f"{r.events:,} ({100 * r.rate:.1f}%) {words}, against {100 * r.p0:.1f}% "
-                    f"for the other {plural(key)}."), min_n=20)
-    new = appeared(data.crimes, data.previous_crimes)
-    if new["appeared"].sum() >= 5:
+                    f"for the other {plural(key)}."), **common)
+    new = appeared(current, data.previous_crimes)
+    if not skips.fewer(settings, "min_changed", int(new["appeared"].sum()),
+                       "crimes new in the later release", unit="appeared"):
         for key in ("category", "month"):
             units = unit_counts(new, key, "appeared")
             out += funnel_findings(
@@ -89,5 +116,19 @@ def release_tests(data: DetectInput) -> list[Finding]:
                 lambda r, key=key: (
                     f"Of {r.n:,} crimes published for {key} {r.unit} in the later release, "
                     f"{r.events:,} ({100 * r.rate:.1f}%) were not in the earlier release, "
-                    f"against {100 * r.p0:.1f}% for the other {plural(key)}."), min_n=20)
+                    f"against {100 * r.p0:.1f}% for the other {plural(key)}."), **common)
     return out
+
+
+class Releases(Detector):
+    """Test 8 (see the module notes)."""
+
+    name = TEST
+    question = ("Between two releases of the same months, which crimes vanished, changed "
+                "type or changed outcome, and which appeared?")
+    needs = (("crimes", "previous_release"),)
+    Settings = ReleaseSettings
+
+    def run(self, data: DetectInput, settings: ReleaseSettings,
+            skips: Skips | None = None) -> list[Finding]:
+        return release_tests(data, settings, skips)

@@ -29,10 +29,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crimeaudit.errors import CrimeauditError
+from crimeaudit.detect.errors import DetectError
 
 
-class TargetsError(CrimeauditError, ValueError):
+class TargetsError(DetectError):
     """The targets file is missing or invalid (the message names the file and the field)."""
 
 

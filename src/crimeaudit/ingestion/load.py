@@ -7,9 +7,8 @@ store as it was; a file already ingested (same SHA-256 and profile) is skipped, 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from crimeaudit.ingestion import duckdb_sql as q
+from crimeaudit.engine import FileLoader, LoadedFile
 from crimeaudit.ingestion.errors import IngestError
 from crimeaudit.ingestion.profile import ColumnSpec, Profile, Target, load_profile
 from crimeaudit.ingestion.pseudonym import project_key, sql_expression
@@ -33,8 +32,7 @@ from crimeaudit.model.schema import TABLES
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb
 
-LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing by lookup
-# DuckDB's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
+# The engine's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
 MEMORY_LIMIT_BYTES = 2 << 30
 
 # Incidents first so that crimes in the same ingest can point at them.
@@ -100,30 +98,6 @@ def canonical_table_for(path: Path) -> str:
     )
 
 
-@contextmanager
-def memory_cap(con: Any, limit: int = MEMORY_LIMIT_BYTES) -> Iterator[None]:
-    """Lower DuckDB's memory limit to ``limit`` bytes for the duration (never raise it).
-
-    >>> import duckdb
-    >>> con = duckdb.connect()
-    >>> with memory_cap(con, 1 << 30):
-    ...     con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    '1.0 GiB'
-    """
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    m = re.fullmatch(r"([\d.]+) ?([KMGT]?i?B)", str(before).strip())
-    units = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-             "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
-    if not m or m.group(2) not in units or float(m.group(1)) * units[m.group(2)] <= limit:
-        yield
-        return
-    con.execute(f"SET memory_limit = '{limit // (1 << 20)}MiB'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{before}'")
-
-
 def _canonical_target(path: Path, src: SourceFile, table: str | None) -> Target:
     name = table or canonical_table_for(path)
     if name not in TABLES:
@@ -137,189 +111,50 @@ def _canonical_target(path: Path, src: SourceFile, table: str | None) -> Target:
     return Target(table=name, columns=specs)
 
 
-class _FileLoader:
-    """Loads one file: read as text, convert and check per target, split, write."""
+class _FileIngest:
+    """Ingests one file: what to load (targets, personal columns) goes to the engine's file
+    loader, which reads, checks and writes it; the report and the quarantine are kept here."""
 
     def __init__(self, project: Any, profile: Profile, key: bytes, now: str):
         self.project = project
-        self.con = project.engine.backend.con
         self.profile = profile
-        self.key = key
         self.now = now
-        self.codes = list(project.codes.offences)
-        self._lookups: list[str] = []
+        self.loader: FileLoader = project.engine.file_loader(
+            profile, list(project.codes.offences), functools.partial(sql_expression, key))
 
-    def hash_sql(self, expr: str) -> str:
-        return sql_expression(self.key, expr)
-
-    def _pseudonym_lookups(self, source: str, columns: list[str]) -> dict[str, str]:
-        """Hash the distinct values of those personal ``columns`` that repeat, once each.
-
-        Officers and addresses repeat heavily: hashing each distinct value once and joining it
-        back saves most of the HMAC work. Mostly-unique columns (victims) gain nothing from a
-        lookup, so they are hashed in place. An approximate distinct count over the first rows
-        decides, cheaply (the choice changes the cost, never the pseudonyms).
-        """
-        self._drop_lookups()
-        if not columns:
-            return {}
-        trimmed = [q.trimmed(q.quote_ident(c)) for c in columns]
-        row = self.con.execute(
-            "SELECT count(*), " + ", ".join(f"approx_count_distinct({t})" for t in trimmed)
-            + f" FROM (SELECT * FROM {source} LIMIT {LOOKUP_SAMPLE})").fetchone()
-        out: dict[str, str] = {}
-        for c, t, distinct in zip(columns, trimmed, row[1:], strict=True):
-            if distinct * 2 > row[0]:
-                continue
-            name = f"__ca_pn{len(out)}"
-            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT __ca_pv, "
-                             f"{sql_expression(self.key, '__ca_pv')} AS __ca_pp "
-                             f"FROM (SELECT DISTINCT {t} AS __ca_pv FROM {source}) "
-                             f"WHERE __ca_pv IS NOT NULL")
-            out[c] = name
-            self._lookups.append(name)
-        return out
-
-    def _drop_lookups(self) -> None:
-        for name in self._lookups:
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._lookups = []
-
-    def _read(self, src: SourceFile, tmp: Path) -> tuple[list[tuple[int, str, str, str]], int]:
-        """Create temp table __ca_src (all text, __rn) and return the rejected lines."""
-        con = self.con
-        con.execute("DROP VIEW IF EXISTS __ca_src")
-        con.execute("DROP TABLE IF EXISTS __ca_raw")
-        if src.format == "parquet":
-            sql = q.read_parquet_sql(str(src.path), src.columns)
-            con.execute(f"CREATE TEMP TABLE __ca_raw AS {sql}")
-            con.execute("CREATE TEMP VIEW __ca_src AS SELECT * FROM __ca_raw")
-            return [], 0
-        path = src.path
-        if src.encoding == "windows-1252":
-            path = transcode_to_utf8(src, tmp)
-        for t in ("__ca_rej", "__ca_scan"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-        # rowid keeps the file's record order (insertion order is preserved), so it numbers
-        # the records without a window over the whole file.
-        con.execute("CREATE TEMP TABLE __ca_raw AS "
-                    + q.read_csv_sql(str(path), src.columns, src.delimiter))
-        # (rows written inside a transaction have rowids from a high offset: subtract it)
-        first = con.execute("SELECT coalesce(min(rowid), 0) FROM __ca_raw").fetchone()[0]
-        con.execute(f"CREATE TEMP VIEW __ca_src AS SELECT rowid - {int(first)} + 1 AS __rn, * "
-                    f"FROM __ca_raw")
-        rows = con.execute(
-            "SELECT line, any_value(column_name), any_value(error_type), any_value(csv_line), "
-            "any_value(error_message) FROM __ca_rej GROUP BY line ORDER BY line"
-        ).fetchall()
-        rejects = [(int(r[0]), r[1] or "", q.reject_reason(str(r[2]), str(r[4] or "")), r[3] or "")
-                   for r in rows]
-        return rejects, len(rejects)
-
-    def load(self, src: SourceFile, targets: list[Target], tmp: Path) -> FileReport:
-        con = self.con
-        rep = FileReport(file=str(src.path), sha256=src.sha256)
-        rejects, n_rej = self._read(src, tmp)
-        source = "__ca_src"
-        file_cols = list(src.columns)
-        if self.profile.unpivot:
-            u = self.profile.unpivot
-            sql = q.unpivot_sql("__ca_src", file_cols, u.pattern, u.name, u.value)
-            if not sql:
-                raise IngestError(f"{src.path}: no column names match {u.pattern!r} "
-                                  f"(the wide period columns); nothing was loaded from it")
-            con.execute("DROP TABLE IF EXISTS __ca_long")
-            con.execute(f"CREATE TEMP TABLE __ca_long AS {sql}")
-            source = "__ca_long"
-        n_rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
-        rep.read = int(n_rows) + n_rej
-        label = src.path.name
+    def _personal(self, targets: list[Target]) -> set[str]:
+        """The profile's personal source columns, and those feeding a personal canonical
+        column: all are hidden in quarantined text too."""
         personal = set(self.profile.personal)
-        # Source columns feeding a personal canonical column are hidden in quarantined text too.
         for target in targets:
             for name, spec in target.columns.items():
                 if TABLES[target.table].column(name).personal:
                     personal.update(spec.source_columns)
-        quarantine: list[pa.Table] = []
-        plain = {spec.source for t in targets for spec in t.columns.values()
-                 if isinstance(spec.source, str) and spec.source in personal}
-        lookups = self._pseudonym_lookups(source, [c for c in file_cols if c in plain])
-        raw_text = q.raw_text_sql(file_cols, src.delimiter, personal, self.hash_sql)
+        return personal
+
+    def load(self, src: SourceFile, targets: list[Target], tmp: Path) -> FileReport:
+        u = self.profile.unpivot
+        if u and not any(re.fullmatch(u.pattern, c) for c in src.columns):
+            raise IngestError(f"{src.path}: no column names match {u.pattern!r} "
+                              f"(the wide period columns); nothing was loaded from it")
+        path = src.path
+        if src.format != "parquet" and src.encoding == "windows-1252":
+            path = transcode_to_utf8(src, tmp)
         for target in targets:
             table = TABLES[target.table]
             self.project.engine.create_empty(table.name, table.arrow_schema())
-            builder = q.TargetSQL(target, self.profile.crosswalks, self.codes, personal,
-                                  self.hash_sql, label,
-                                  self.profile.name if table.name == "counts"
-                                  else f"{self.profile.name}:{label}", lookups)
-            has_rows = con.execute(f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}"
-                                   ).fetchone()[0]
-            update = target.mode == "update"
-            refs = self.profile.check_incident_refs and table.name == "crimes"
-            names = [c for c in table.column_names if not update or c in target.columns]
-            con.execute("DROP TABLE IF EXISTS __ca_stage")
-            # Updates (outcomes joined onto loaded crimes) and unpivoted rows (several per
-            # line, so the line number does not name one) are small: stage every value.
-            staged_values = update or source != "__ca_src"
-            if staged_values:
-                con.execute("CREATE TEMP TABLE __ca_stage AS " + builder.select(source, file_cols))
-            else:
-                # Only the verdicts are staged (row number, key, reason): the values are
-                # converted again on the way into the table, which is cheaper than
-                # materialising every converted column of the file first.
-                keep = list(dict.fromkeys([*table.key, *(["incident_id"] if refs else [])]))
-                con.execute("CREATE TEMP TABLE __ca_stage AS "
-                            + builder.check_select(source, keep))
-            for sql in q.key_checks(table.name, table.key, bool(has_rows), refs, update):
-                con.execute(sql)
-            staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
-                                         "NULL) FROM __ca_stage").fetchone()
-            cols = ", ".join(q.quote_ident(c) for c in names)
-            if update:
-                sets = ", ".join(f"{q.quote_ident(c)} = s.{q.quote_ident(c)}" for c in names
-                                 if c not in table.key)
-                on = " AND ".join(f"t.{q.quote_ident(c)} = s.{q.quote_ident(c)}"
-                                  for c in table.key)
-                con.execute(f"UPDATE {q.quote_ident(table.name)} t SET {sets} FROM __ca_stage s "
-                            f"WHERE {on} AND s.__reason IS NULL")
-            elif staged_values:
-                con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
-                            f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
-            else:
-                # With nothing quarantined there is no need to match rows to verdicts.
-                verdicts = "__ca_stage" if staged != loaded else None
-                inserted = con.execute(
-                    f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
-                    + builder.insert_select(source, names, verdicts)).fetchone()[0]
-                if inserted != loaded:
-                    raise IngestError(f"{src.path}: internal error: {loaded} rows passed the "
-                                      f"checks but {inserted} were written to {table.name}")
-            rep.tables[table.name] = int(loaded)
-            rep.loaded += int(loaded)
-            if staged == loaded:
-                continue  # nothing quarantined: skip the join back to the rows as read
-            quarantine.append(con.execute(
-                f"SELECT s.__rn AS rn, {q.literal(table.name)} AS tbl, split_part(s.__reason, "
-                f"chr(31), 1) AS col, split_part(s.__reason, chr(31), 2) AS reason, "
-                f" {raw_text} AS raw FROM __ca_stage s "
-                f"JOIN __ca_src src ON src.__rn = s.__rn "
-                f"WHERE s.__reason IS NOT NULL").fetch_arrow_table())
-        conds = [q.TargetSQL(t, {}, [], set(), None, "", "").condition(untrimmed=True)
-                 for t in targets]
-        if all(t.when is not None for t in targets):
-            unrouted = f"NOT ({' OR '.join(f'({c})' for c in conds)})"
-            quarantine.append(con.execute(
-                f"SELECT __rn AS rn, NULL AS tbl, NULL AS col, 'row matches none of the "
-                f"profile''s tables' AS reason, {raw_text} AS raw FROM {source} src "
-                f"WHERE {unrouted}").fetch_arrow_table())
-        self._write_quarantine(src, quarantine, rejects, rep, personal)
+        personal = self._personal(targets)
+        done: LoadedFile = self.loader.load(src, path, targets, personal)
+        for name, written in done.written.items():
+            if written != done.tables[name]:
+                raise IngestError(f"{src.path}: internal error: {done.tables[name]} rows passed "
+                                  f"the checks but {written} were written to {name}")
+        rep = FileReport(file=str(src.path), sha256=src.sha256, tables=dict(done.tables),
+                         read=done.read, loaded=done.loaded)
+        self._write_quarantine(src, done.quarantine, done.rejects, rep, personal)
         if not rep.reconciles:
             raise IngestError(f"{src.path}: internal error: read {rep.read} rows but loaded "
                               f"{rep.loaded} and quarantined {rep.quarantined}")
-        con.execute("DROP VIEW IF EXISTS __ca_src")
-        for t in ("__ca_raw", "__ca_long", "__ca_stage"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-        self._drop_lookups()
         return rep
 
     def _write_quarantine(self, src: SourceFile, parts: list[pa.Table],
@@ -418,9 +253,9 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     engine = project.engine
     tmp = project.folder("ingest-tmp")
     try:
-        with memory_cap(engine.backend.con), engine.transaction():
+        with engine.memory_cap(MEMORY_LIMIT_BYTES), engine.transaction():
             ensure_tables(engine)
-            loader = _FileLoader(project, prof, key.key, now)
+            loader = _FileIngest(project, prof, key.key, now)
             done = engine.table(FILES_TABLE)
             seen = {(r["sha256"], r["profile"]): r for r in engine.to_pyarrow(done).to_pylist()}
             with progress.task(f"Ingesting with profile {prof.name}", total=len(plans)) as advance:

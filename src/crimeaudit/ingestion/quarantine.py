@@ -9,22 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
+from crimeaudit.model.schema import INGEST_FILES, QUARANTINE
 
-QUARANTINE_TABLE = "quarantine"
-FILES_TABLE = "ingest_files"
-
-QUARANTINE_SCHEMA = pa.schema([
-    ("file", pa.string()), ("sha256", pa.string()), ("profile", pa.string()),
-    ("table", pa.string()), ("line", pa.int64()), ("column", pa.string()),
-    ("reason", pa.string()), ("raw", pa.string()), ("time", pa.string()),
-])
-
-FILES_SCHEMA = pa.schema([
-    ("file", pa.string()), ("sha256", pa.string()), ("profile", pa.string()),
-    ("table", pa.string()), ("read", pa.int64()), ("loaded", pa.int64()),
-    ("quarantined", pa.int64()), ("time", pa.string()),
-])
+QUARANTINE_TABLE = QUARANTINE.name
+FILES_TABLE = INGEST_FILES.name
+QUARANTINE_SCHEMA = QUARANTINE.arrow_schema()
+FILES_SCHEMA = INGEST_FILES.arrow_schema()
 
 
 def ensure_tables(engine: Any) -> None:

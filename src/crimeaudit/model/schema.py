@@ -171,18 +171,188 @@ TABLES: dict[str, Table] = {
     t.name: t for t in (*RECORD_TABLES, COUNTS, *TRUTH_TABLES)
 }
 
+# -- the tables each stage writes ----------------------------------------------------------------
+# One registry: a stage names its table by these objects (never by a string of its own), the
+# store creates them from these schemas, and docs/data-model.md is rendered from them.
+
+INGEST_FILES = _t(
+    "ingest_files", ("sha256", "profile"),
+    "ingest: one row per file ingested (its counts reconcile: read = loaded + excluded + "
+    "quarantined).",
+    ("file", "string", False, "The file's path as given."),
+    ("sha256", "string", False, "SHA-256 of the file's bytes (the same file is not loaded twice)."),
+    ("profile", "string", False, "The profile it was read with."),
+    ("table", "string", False, "The canonical table(s) it fed, ','-separated."),
+    ("read", "int", False, "Rows read."),
+    ("loaded", "int", False, "Rows loaded."),
+    ("quarantined", "int", False, "Rows quarantined (see quarantine)."),
+    ("time", "string", False, "When it was ingested (UTC, ISO 8601)."),
+)
+
+QUARANTINE = _t(
+    "quarantine", ("sha256", "line"),
+    "ingest: every input row not loaded, with the file, line, column and reason.",
+    ("file", "string", False, "The file."),
+    ("sha256", "string", False, "SHA-256 of the file."),
+    ("profile", "string", False, "The profile."),
+    ("table", "string", False, "The canonical table the row was meant for."),
+    ("line", "int", False, "Line number in the file (1 = header)."),
+    ("column", "string", False, "The column at fault, if one."),
+    ("reason", "string", False, "Why the row was not loaded, in words."),
+    ("raw", "string", False, "The row as read, personal fields pseudonymised."),
+    ("time", "string", False, "When it was quarantined."),
+)
+
+LINKS = _t(
+    "links", ("crime_id", "incident_id"),
+    "link: incident-crime pairs, exact on references then probabilistic (Splink). Stages read "
+    "them through crimeaudit.linkage.linked_pairs, the one definition of linked.",
+    ("incident_id", "string", False, "The incident."),
+    ("crime_id", "string", False, "The crime record linked to it."),
+    ("match_probability", "float", False, "1 for a reference; Splink's probability otherwise."),
+    ("method", "string", False, "'exact' or 'probabilistic'."),
+)
+
+SCREEN_SCORES = _t(
+    "screen_scores", ("incident_id",),
+    "screen: for every incident, P(a crime should have been recorded), its likely class and "
+    "the rules that fired.",
+    ("incident_id", "string", False, "The incident."),
+    ("p_crime", "float", False, "The screen model's probability that a crime was disclosed."),
+    ("predicted_offence", "string", False, "The most likely offence class."),
+    ("rule_hits", "string", False, "Ids of the screening rules that matched, ';'-separated."),
+    ("model_version", "string", False, "Which model scored it."),
+)
+
+AUDIT_SAMPLES = _t(
+    "audit_samples", ("sample_id", "record_id"),
+    "sample: one row per sampled record, with its stratum and inclusion probability.",
+    ("sample_id", "string", False, "The sample (fixed by design, seed and frame size)."),
+    ("record_type", "string", False, "'incident', or 'crime' for a crime linked to no incident "
+     "or a cancelled crime."),
+    ("record_id", "string", False, "The incident or crime id."),
+    ("stratum", "string", False, "Its stratum ('all' for unstratified designs)."),
+    ("strand", "string", False, "Strand from the call type (incidents) or offence (crimes)."),
+    ("division", "string", False, "Division."),
+    ("inclusion_probability", "float", False, "Probability the design gave it of selection."),
+    ("weight", "float", False, "1 / inclusion probability."),
+    ("design", "string", False, "'srs', 'stratified' or 'pps'."),
+    ("seed", "int", False, "The seed of the draw."),
+)
+
+AUDIT_DESIGNS = _t(
+    "audit_designs", ("sample_id",),
+    "sample: one row per sample drawn, with its design and the stratum sizes.",
+    ("sample_id", "string", False, "The sample."),
+    ("design", "string", False, "'srs', 'stratified' or 'pps'."),
+    ("params", "string", False, "The whole design as JSON."),
+    ("strata", "string", False, "Per stratum its frame size N and sample size n, as JSON."),
+    ("frame_size", "int", False, "Records in the frame."),
+    ("sample_size", "int", False, "Records drawn."),
+    ("drawn_at", "string", False, "When it was drawn (UTC)."),
+)
+
+AUDIT_DECISIONS = _t(
+    "audit_decisions", ("decision_id",),
+    "review: every auditor decision, append-only; a correction is a new row that supersedes.",
+    ("decision_id", "int", False, "Increasing id; the highest per record is current."),
+    ("sample_id", "string", False, "The sample."),
+    ("record_type", "string", False, "'incident' or 'crime'."),
+    ("record_id", "string", False, "The record decided."),
+    ("should_record", "string", False, "yes | no | cannot_tell."),
+    ("recorded", "string", False, "yes | no."),
+    ("correctly_classified", "string", False, "yes | no."),
+    ("correct_class", "string", False, "The offence code it should have had."),
+    ("within_time_limit", "string", False, "yes | no."),
+    ("cancellation_valid", "string", False, "yes | no."),
+    ("victim_told", "string", False, "yes | no."),
+    ("auditor", "string", False, "Who decided.", True),
+    ("notes", "string", False, "Free text."),
+    ("decided_at", "timestamp", False, "When it was stored (UTC)."),
+    ("source", "string", False, "The sheet file, or 'oracle'."),
+    ("batch", "string", False, "The import it came in."),
+    ("supersedes", "int", False, "The decision_id it replaces, if any."),
+)
+
+ESTIMATE_RUNS = _t(
+    "estimate_runs", ("run_id",),
+    "estimate: one row per sample estimated with one method at one level.",
+    ("run_id", "string", False, "sample/method/level: the same three replace each other."),
+    ("sample_id", "string", False, "The sample."),
+    ("frame", "string", False, "'incidents' (recording audit) or 'cancellations'."),
+    ("requested_method", "string", False, "auto, wilson, clopper-pearson, linearised or ppi."),
+    ("level", "float", False, "Confidence level."),
+    ("by", "string", False, "Groupings estimated (JSON list)."),
+    ("design", "string", False, "The sample's design (JSON)."),
+    ("sample", "string", False, "Frame size, sample size and strata (JSON)."),
+    ("decisions", "string", False, "Decided, undecided, cannot tell, auditors (JSON)."),
+    ("estimated_at", "string", False, "When (UTC)."),
+)
+
+ESTIMATES = _t(
+    "estimates", ("run_id", "measure", "scope"),
+    "estimate: every published figure with its standard error, interval and method.",
+    ("run_id", "string", False, "The estimation run (estimate_runs)."),
+    ("position", "int", False, "Order within the run."),
+    ("sample_id", "string", False, "The sample."),
+    ("measure", "string", False, "recording_rate, timeliness, ..., unrecorded_per_year."),
+    ("scope", "string", False, "'all', a strand, or 'division=NAME'."),
+    ("estimate", "float", False, "The estimate."),
+    ("se", "float", False, "Its design-based standard error."),
+    ("lower", "float", False, "Lower end of the interval (null: unbounded)."),
+    ("upper", "float", False, "Upper end of the interval (null: unbounded)."),
+    ("level", "float", False, "Confidence level of the interval."),
+    ("method", "string", False, "Estimator and interval actually used."),
+    ("unit", "string", False, "'proportion' or 'crimes'."),
+    ("numerator", "float", False, "Unweighted sample count in the numerator."),
+    ("denominator", "float", False, "Unweighted sample count in the denominator."),
+    ("n", "int", False, "Sampled records the figure rests on."),
+    ("n_effective", "float", False, "The design's effective sample size (Kish)."),
+    ("notes", "string", False, "How it was computed, in words."),
+    ("warnings", "string", False, "What a reader must see beside it (JSON list)."),
+    ("extra", "string", False, "Method details (JSON)."),
+)
+
+FINDINGS = _t(
+    "findings", ("test", "unit"),
+    "detect: every test of target pressure run, with its effect, interval, p and BH q-value.",
+    ("test", "string", False, "The detector."),
+    ("unit", "string", False, "What was tested (force, division, strand, area...)."),
+    ("effect", "float", False, "The effect estimated."),
+    ("lower", "float", False, "Lower end of its interval."),
+    ("upper", "float", False, "Upper end of its interval."),
+    ("effect_name", "string", False, "What the effect measures."),
+    ("p_value", "float", False, "p-value."),
+    ("q_value", "float", False, "Benjamini-Hochberg q-value across every test of the run."),
+    ("sentence", "string", False, "The finding in words."),
+    ("level", "float", False, "Confidence level."),
+    ("method", "string", False, "The test used."),
+    ("n", "int", False, "Events or units it rests on."),
+    ("extra", "string", False, "Details and chart (JSON)."),
+)
+
+STAGE_TABLES: dict[str, Table] = {
+    t.name: t for t in (INGEST_FILES, QUARANTINE, LINKS, SCREEN_SCORES, AUDIT_SAMPLES,
+                        AUDIT_DESIGNS, AUDIT_DECISIONS, ESTIMATE_RUNS, ESTIMATES, FINDINGS)
+}
+#: Every table of a project's store: the canonical tables and each stage's own.
+STORE_TABLES: dict[str, Table] = {**TABLES, **STAGE_TABLES}
+
 INCIDENT_CLOSING_CODES = ("CRIME_RECORDED", "NFA", "ADVICE_GIVEN", "REFERRED", "NO_TRACE")
 CRIME_STATUSES = ("recorded", "cancelled")
 
 
-def render_markdown() -> str:
-    """The canonical tables as Markdown (``docs/data-model.md`` embeds this, checked by a test).
+def render_markdown(tables: dict[str, Table] | None = None) -> str:
+    """Tables as Markdown (``docs/data-model.md`` embeds the canonical and the stage tables,
+    checked by a test).
 
     >>> "| incident_id | string | yes |" in render_markdown()
     True
+    >>> "### `estimates`" in render_markdown(STAGE_TABLES)
+    True
     """
     out: list[str] = []
-    for t in TABLES.values():
+    for t in (TABLES if tables is None else tables).values():
         out += [f"### `{t.name}`", "", t.meaning, "", f"Key: {', '.join(t.key)}", ""]
         out += ["| column | type | required | personal | meaning |", "|---|---|---|---|---|"]
         for c in t.columns:

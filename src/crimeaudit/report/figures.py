@@ -1,8 +1,9 @@
 """Collect a project's published figures into one versioned JSON document (``report.json``).
 
-The document is the report's only input: the audit's estimates (``reports/estimates*.json``),
-detection findings (``reports/findings.json``), the project's settings and its run log. The
-HTML is rendered from it, so the two can never disagree.
+The document is the report's only input: the audit's estimates (the store's ``estimates``
+table: every sample and method estimated), how crimes were linked to incidents, detection
+findings (``reports/findings.json``), the project's settings and its run log. The HTML is
+rendered from it, so the two can never disagree.
 
 >>> from crimeaudit.model.figures import Estimate
 >>> e = Estimate("recording_rate", "all", 0.896, 0.877, 0.913, 0.95, "wilson", 1500, 1344, 1500)
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from crimeaudit import __version__
+from crimeaudit.audit.figures_store import stored_runs
 from crimeaudit.errors import CrimeauditError
-from crimeaudit.model.figures import FIGURES_VERSION, Estimate, Finding
+from crimeaudit.linkage.pairs import link_counts
+from crimeaudit.model.figures import FIGURES_VERSION, Finding
 from crimeaudit.report.headline import headline
 from crimeaudit.store.project import project_verb
 
@@ -40,45 +43,55 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
-def estimate_of(d: dict[str, Any]) -> Estimate:
-    """An Estimate from its JSON form (an unbounded endpoint is stored as null)."""
-    d = dict(d)
-    for k in ("lower", "upper", "estimate"):
-        if d.get(k) is None:
-            d[k] = float("inf") if k == "upper" else float("nan")
-    return Estimate.from_dict(d)
+def _frame(a: dict[str, Any]) -> str:
+    return a.get("frame") or a.get("design", {}).get("frame", "incidents")
+
+
+def _measures(a: dict[str, Any], measures: tuple[str, ...] | None = None) -> list[dict]:
+    return [dict(e, extra=dict(e.get("extra") or {}, sample_id=a.get("sample_id")))
+            for e in a["estimates"] if measures is None or e["measure"] in measures]
 
 
 def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
                      findings: dict[str, Any] | None = None,
-                     runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Assemble the document from already-read parts (``audits``: AuditEstimates dicts)."""
-    # The incidents sample leads: it carries the recording rate and the headline.
-    audits = sorted(audits, key=lambda a: a.get("design", {}).get("frame", "incidents")
-                    != "incidents")
-    main = next((a for a in audits if a.get("design", {}).get("frame", "incidents")
-                 == "incidents"), audits[0] if audits else None)
-    if main is None:
+                     runs: list[dict[str, Any]] | None = None,
+                     linkage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the document from already-read parts (``audits``: AuditEstimates dicts,
+    oldest first).
+
+    The latest estimate of a sample of incidents leads: it carries the recording rate and the
+    headline. The cancellation figures come from the latest sample of cancellations when there
+    is one (a sample of incidents holds few cancelled crimes). Every run stays listed in
+    ``audits``, with its own figures, so nothing estimated is hidden.
+    """
+    incidents = [a for a in audits if _frame(a) == "incidents"]
+    cancels = [a for a in audits if _frame(a) == "cancellations"]
+    main = incidents[-1] if incidents else None
+    canc = cancels[-1] if cancels else None
+    if main is None and canc is None:
         raise ReportError("no estimates to report: run crimeaudit estimate first")
-    estimates = [dict(e) for e in main["estimates"]]
-    canc = next((a for a in audits if a.get("design", {}).get("frame") == "cancellations"),
-                None)
+    estimates = _measures(main) if main else []
     if canc is not None:
         estimates = [e for e in estimates if e["measure"] not in CANCELLATION_MEASURES]
-        estimates += [dict(e, extra=dict(e.get("extra") or {}, sample_id=canc.get("sample_id")))
-                      for e in canc["estimates"] if e["measure"] in CANCELLATION_MEASURES]
+        estimates += _measures(canc, CANCELLATION_MEASURES)
     by_key = {(e["measure"], e["scope"]): e for e in estimates}
     rate = by_key.get(("recording_rate", "all"))
     unrec = by_key.get(("unrecorded_per_year", "all"))
+    lead = main or canc
+    keys = ("run_id", "sample_id", "frame", "design", "level", "method", "sample", "decisions",
+            "estimated_at")
     return {
         "figures_version": FIGURES_VERSION,
         "crimeaudit_version": __version__,
         "project": project,
-        "level": main.get("level", rate["level"] if rate else 0.95),
-        "audits": [{k: a.get(k) for k in ("sample_id", "design", "level", "method", "sample",
-                                          "decisions")} for a in audits],
+        "level": lead.get("level", rate["level"] if rate else 0.95),
+        "audits": [dict({k: a.get(k) for k in keys},
+                        figures=[e for e in a["estimates"] if e.get("scope") == "all"],
+                        shown=a is main or a is canc)
+                   for a in audits],
         "estimates": estimates,
         "headline": headline(rate, unrec),
+        "linkage": linkage,
         "detection": findings,
         "runs": runs or [],
     }
@@ -87,25 +100,23 @@ def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
 @project_verb
 def collect(p) -> dict[str, Any]:
     """Read an open project's figures into the document (see :func:`figures_document`)."""
-    project_dir = p.path
     project = {"name": p.config.name,
                "timeliness_hours": p.config.timeliness_hours,
                "confidence_level": p.config.confidence_level,
                "audit_period_start": _iso(p.config.audit_period_start),
                "audit_period_end": _iso(p.config.audit_period_end)}
     runs = p.runs()
-    folder = p.path / REPORTS
-    files = sorted(folder.glob("estimates*.json")) if folder.is_dir() else []
-    if not files:
-        raise ReportError(f"{folder}: no estimates.json; run crimeaudit estimate "
-                          f"{project_dir} first")
-    audits = [_read_json(f) for f in files]
-    findings_file = folder / "findings.json"
+    audits = [a.to_dict() for a in stored_runs(p)]
+    if not audits:
+        raise ReportError(f"{p.path}: no estimates in the project; run crimeaudit estimate "
+                          f"{p.path} first")
+    findings_file = p.path / REPORTS / "findings.json"
     findings = _read_json(findings_file) if findings_file.exists() else None
     meta = _simulation_manifest(runs)
     if meta:
         project["simulation"] = meta
-    return figures_document(project, audits, findings, runs)
+    linkage = link_counts(p) if p.engine.has_table("crimes") else None
+    return figures_document(project, audits, findings, runs, linkage)
 
 
 def _iso(d) -> str | None:

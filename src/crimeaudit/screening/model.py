@@ -15,15 +15,16 @@ call type, the closing code and the rules hit enter as extra tokens, so the mode
 from __future__ import annotations
 
 import hashlib
-import pickle
+import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.calibration import CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from crimeaudit.screening.errors import ScreenError
@@ -31,7 +32,11 @@ from crimeaudit.screening.errors import ScreenError
 DEFAULT_SCENARIO = "national-2014"
 DEFAULT_SEED = 20140
 DEFAULT_SIZE = 40000
-MODEL_FILE = "screen-model.pkl"
+MODEL_FILE = "screen-model.npz"
+#: What older versions wrote: never read (unpickling runs whatever code the file names).
+LEGACY_MODEL_FILE = "screen-model.pkl"
+#: Bumped whenever the arrays or the header change meaning; other values are refused.
+FILE_FORMAT = "crimeaudit-screen-model/1"
 
 
 def feature_text(narratives, call_types, closing_codes, rule_hits=None) -> list[str]:
@@ -150,12 +155,196 @@ class ScreenModel:
         return p, cls
 
     def save(self, path: Path) -> None:
-        path.write_bytes(pickle.dumps(self, protocol=5))
+        """Write the fitted parameters as arrays plus a JSON header: data, never code.
+
+        Written to a temporary file first and then renamed, so an interrupted save never
+        leaves a truncated model where the next run would look for one.
+        """
+        if self.crime is None:
+            raise ScreenError("the screen model is not trained")
+        header, arrays = _to_data(self)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, header=np.array(json.dumps(header)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @staticmethod
     def load(path: Path) -> ScreenModel:
-        # Only the project's own folder is ever read: pickle is safe for files we wrote.
-        return pickle.loads(Path(path).read_bytes())
+        """The model saved at ``path``, rebuilt from plain arrays and JSON.
+
+        ``np.load(allow_pickle=False)`` and ``json`` only ever produce numbers, strings and
+        lists, and the scikit-learn objects are built here from a fixed set of classes, so a
+        crafted file can at worst be refused: it cannot run code. Anything malformed is one
+        :class:`ScreenError` naming the file.
+        """
+        path = Path(path)
+        try:
+            with open(path, "rb") as f:
+                pickled = f.read(1) == b"\x80"  # a pickle's first opcode (PROTO)
+            if pickled:
+                raise pickled_model_error(path)
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            header = json.loads(str(arrays.pop("header")[()]))
+            if not isinstance(header, dict) or header.get("format") != FILE_FORMAT:
+                raise ValueError(f"not a {FILE_FORMAT} file")
+            return _from_data(header, arrays)
+        except ScreenError:
+            raise
+        except KeyError as e:
+            raise unreadable_model_error(path, f"not a complete screen model (no {e})") from None
+        except Exception as e:  # whatever a damaged or crafted file trips: one clear line
+            raise unreadable_model_error(path, f"not a readable screen model ({e})") from None
+
+
+def unreadable_model_error(path: Path, why: str) -> ScreenError:
+    """One line: the file, what is wrong with it, and the two ways out (retrain or delete)."""
+    path = Path(path)
+    project = path.parent.parent if path.parent.name == "screen" else "DIR"
+    why = " ".join(str(why).split())  # library messages may hold line breaks
+    return ScreenError(f"{path}: {why}; retrain with `crimeaudit screen train {project}` or "
+                       "delete the file (the default model is then retrained)")
+
+
+def pickled_model_error(path: Path) -> ScreenError:
+    """The refusal for a pickled model: saying why keeps users from hunting for a bug."""
+    return unreadable_model_error(path, "pickled screen model files are no longer read, for "
+                                        "safety (loading one could run code from the file)")
+
+
+def _params(est) -> dict:
+    """An estimator's constructor arguments (its fitted parts are saved separately)."""
+    return {k: v for k, v in est.get_params(deep=False).items() if k != "estimator"}
+
+
+def _vectoriser_params(vec: TfidfVectorizer) -> dict:
+    """The vectoriser's settings as JSON would return them (dtype by name, tuples as lists)."""
+    p = dict(vec.get_params(), dtype=np.dtype(vec.dtype).name)
+    return json.loads(json.dumps(p))
+
+
+def _linear_data(est, prefix: str, arrays: dict) -> dict:
+    """A linear classifier's weights and classes into ``arrays``; its settings for the header."""
+    classes = est.classes_
+    if classes.dtype.kind not in "bU":  # object arrays would be pickled into the file
+        classes = classes.astype(str)
+    arrays[f"{prefix}coef"] = est.coef_
+    arrays[f"{prefix}intercept"] = est.intercept_
+    arrays[f"{prefix}classes"] = classes
+    return {"params": _params(est)}
+
+
+def _to_data(model: ScreenModel) -> tuple[dict, dict]:
+    """(JSON header, named arrays): everything :func:`_from_data` needs, nothing executable."""
+    vec = model.vectoriser
+    arrays = {"vocabulary_columns": np.fromiter(vec.vocabulary_.values(), np.int64,
+                                                len(vec.vocabulary_)),
+              "idf": vec.idf_}
+    header = {"format": FILE_FORMAT, "version": model.version, "seed": int(model.seed),
+              "vectoriser": _vectoriser_params(vec), "terms": list(vec.vocabulary_)}
+    if isinstance(model.crime, CalibratedClassifierCV):
+        folds = model.crime.calibrated_classifiers_
+        if any(f.method != "sigmoid" or len(f.calibrators) != 1 for f in folds):
+            raise ScreenError("only a binary sigmoid-calibrated screen can be saved")
+        header["crime"] = {"kind": "calibrated", "params": _params(model.crime),
+                           "folds": [_linear_data(f.estimator, f"crime{i}_", arrays)
+                                     for i, f in enumerate(folds)]}
+        arrays["crime_sigmoid"] = np.array([[f.calibrators[0].a_, f.calibrators[0].b_]
+                                            for f in folds], np.float64)
+    else:
+        header["crime"] = {"kind": "logistic", **_linear_data(model.crime, "crime_", arrays)}
+    if model.offence is None or isinstance(model.offence, str):
+        header["offence"] = {"kind": "constant", "value": model.offence}
+    else:
+        header["offence"] = {"kind": "sgd", **_linear_data(model.offence, "offence_", arrays)}
+    return header, arrays
+
+
+def _linear(cls, spec: dict, prefix: str, arrays: dict, n_features: int, kind: str):
+    """A fitted linear classifier of class ``cls`` rebuilt from its weights, shapes checked.
+
+    ``kind`` is the numpy kind its classes must have: "b" (crime yes/no) or "U" (offence codes).
+    """
+    coef, intercept = arrays[f"{prefix}coef"], arrays[f"{prefix}intercept"]
+    classes = arrays[f"{prefix}classes"]
+    if classes.dtype.kind != kind or classes.ndim != 1 or len(np.unique(classes)) != len(
+            classes) or len(classes) < 2 or (kind == "b" and classes.tolist() != [False, True]):
+        raise ValueError(f"{prefix}classes: not the classes such a classifier has")
+    rows = 1 if len(classes) == 2 else len(classes)
+    if (coef.dtype.kind != "f" or intercept.dtype.kind != "f"
+            or coef.shape != (rows, n_features) or intercept.shape != (rows,)):
+        raise ValueError(f"{prefix}coef: weights of the wrong type or shape")
+    est = cls(**spec["params"])
+    est.coef_, est.intercept_, est.n_features_in_ = coef, intercept, n_features
+    est.classes_ = classes
+    return est
+
+
+def _from_data(header: dict, arrays: dict) -> ScreenModel:
+    """The model :func:`_to_data` described, from fixed classes only; ValueError if malformed.
+
+    ``_CalibratedClassifier`` and ``_SigmoidCalibration`` are private to scikit-learn, but they
+    are what a fitted CalibratedClassifierCV holds; rebuilding them is the only way to get its
+    exact predictions back without pickle (the round-trip test catches a change upstream).
+    """
+    model = ScreenModel(str(header["version"]), int(header["seed"]))
+    vec = model.vectoriser
+    saved = dict(header["vectoriser"])
+    ours = _vectoriser_params(vec)
+    # How text becomes features is this code's, not the file's: only min_df (used in fitting,
+    # and lowered for tiny training sets) may differ.
+    if {k: v for k, v in saved.items() if k != "min_df"} != {
+            k: v for k, v in ours.items() if k != "min_df"}:
+        raise ValueError("text settings differ from this version's")
+    vec.set_params(min_df=saved["min_df"])
+    terms, columns, idf = header["terms"], arrays["vocabulary_columns"], arrays["idf"]
+    n = len(terms)
+    if (not n or not all(isinstance(t, str) for t in terms) or columns.shape != (n,)
+            or columns.dtype.kind not in "iu" or not np.array_equal(np.sort(columns),
+                                                                    np.arange(n))
+            or idf.shape != (n,) or idf.dtype.kind != "f"):
+        raise ValueError("vocabulary and weights do not match")
+    vec.vocabulary_ = dict(zip(terms, columns.tolist(), strict=True))
+    vec.fixed_vocabulary_ = False
+    vec._tfidf = TfidfTransformer(norm=vec.norm, use_idf=vec.use_idf,
+                                  smooth_idf=vec.smooth_idf, sublinear_tf=vec.sublinear_tf)
+    vec._tfidf.idf_, vec._tfidf.n_features_in_ = idf, n
+
+    crime = header["crime"]
+    if crime["kind"] == "calibrated":
+        sig = arrays["crime_sigmoid"]
+        if (not crime["folds"] or sig.shape != (len(crime["folds"]), 2)
+                or sig.dtype.kind != "f"):
+            raise ValueError("calibration does not match its folds")
+        folds = []
+        for i, spec in enumerate(crime["folds"]):
+            lr = _linear(LogisticRegression, spec, f"crime{i}_", arrays, n, "b")
+            cal = _SigmoidCalibration()
+            cal.a_, cal.b_ = sig[i, 0], sig[i, 1]
+            folds.append(_CalibratedClassifier(lr, [cal], classes=lr.classes_,
+                                               method="sigmoid"))
+        model.crime = CalibratedClassifierCV(LogisticRegression(**crime["folds"][0]["params"]),
+                                             **crime["params"])
+        model.crime.calibrated_classifiers_ = folds
+        model.crime.classes_, model.crime.n_features_in_ = folds[0].classes, n
+    elif crime["kind"] == "logistic":
+        model.crime = _linear(LogisticRegression, crime, "crime_", arrays, n, "b")
+    else:
+        raise ValueError(f"unknown crime classifier {crime['kind']!r}")
+
+    offence = header["offence"]
+    if offence["kind"] == "sgd":
+        model.offence = _linear(SGDClassifier, offence, "offence_", arrays, n, "U")
+    elif offence["kind"] == "constant" and (offence["value"] is None
+                                            or isinstance(offence["value"], str)):
+        model.offence = offence["value"]
+    else:
+        raise ValueError("unknown offence classifier")
+    return model
 
 
 def version_of(kind: str, *parts) -> str:

@@ -8,17 +8,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from crimeaudit.audit.decisions import latest_decisions
+from crimeaudit.model.schema import SCREEN_SCORES
 from crimeaudit.progress import Progress
 from crimeaudit.screening.errors import ScreenError
-from crimeaudit.screening.model import MODEL_FILE, ScreenModel, train_default, version_of
+from crimeaudit.screening.model import (
+    LEGACY_MODEL_FILE,
+    MODEL_FILE,
+    ScreenModel,
+    pickled_model_error,
+    train_default,
+    version_of,
+)
 from crimeaudit.screening.rules import RuleBook, load_rules, split_hits
 from crimeaudit.store.project import project_verb
 
-SCORES_TABLE = "screen_scores"
-SCORES_SCHEMA = pa.schema([
-    ("incident_id", pa.string()), ("p_crime", pa.float64()), ("predicted_offence", pa.string()),
-    ("rule_hits", pa.string()), ("model_version", pa.string()),
-])
+SCORES_TABLE = SCREEN_SCORES.name
+SCORES_SCHEMA = SCREEN_SCORES.arrow_schema()
 CHUNK = 200_000
 
 
@@ -27,10 +33,18 @@ def _folder(project) -> Path:
 
 
 def load_model(project, progress: Progress | None = None) -> ScreenModel:
-    """The project's model (retrained) or the default, trained once and kept in the project."""
+    """The project's model (retrained) or the default, trained once and kept in the project.
+
+    A pickled model left by an older version is refused, never unpickled: the project folder
+    may be shared, and unpickling runs whatever code the file names. Once the project has a
+    model in the new format the old file is simply ignored, so retraining is the way out.
+    """
     path = _folder(project) / MODEL_FILE
     if path.exists():
         return ScreenModel.load(path)
+    legacy = _folder(project) / LEGACY_MODEL_FILE
+    if legacy.exists():
+        raise pickled_model_error(legacy)
     if progress:
         progress.note("Training the default screen model on simulated narratives (once)")
     model = train_default()
@@ -88,13 +102,8 @@ def _read_decisions_csv(path: Path) -> pd.DataFrame:
 
 
 def _project_decisions(project) -> pd.DataFrame:
-    from crimeaudit.audit.decisions import DECISIONS_TABLE
-    eng = project.engine
-    if not eng.has_table(DECISIONS_TABLE):
-        return pd.DataFrame(columns=["incident_id", "should_record", "correct_class"])
-    t = eng.table(DECISIONS_TABLE)
-    d = eng.to_pandas(t.filter(t.record_type == "incident"))
-    d = d.sort_values("decision_id").groupby("record_id").tail(1)
+    d = latest_decisions(project, across_samples=True)
+    d = d[d.record_type == "incident"]
     return d.rename(columns={"record_id": "incident_id"})[
         ["incident_id", "should_record", "correct_class"]]
 

@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crimeaudit import __version__
-from crimeaudit.engine import Engine
+from crimeaudit.engine import Engine, connect
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.model.codes import CodeLists, load_code_lists
 from crimeaudit.model.schema import COUNTS, RECORD_TABLES
@@ -91,10 +91,12 @@ class Project:
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             **settings,
         )
+        # The engine first: one that cannot run stops here, before a project is written.
+        engine = connect(config.engine, path / STORE_FILE)
         (path / CONFIG_FILE).write_text(
             yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
-        project = cls(path, config, Engine.duckdb(path / STORE_FILE))
+        project = cls(path, config, engine)
         for table in (*RECORD_TABLES, COUNTS):
             project.engine.create_empty(table.name, table.arrow_schema())
         return project
@@ -112,7 +114,7 @@ class Project:
             config = ProjectConfig(**(yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}))
         except (ValidationError, yaml.YAMLError, TypeError) as exc:
             raise ProjectError(f"{cfg_file}: invalid settings:\n{exc}") from exc
-        return cls(path, config, Engine.duckdb(path / STORE_FILE))
+        return cls(path, config, connect(config.engine, path / STORE_FILE))
 
     def close(self) -> None:
         self.engine.close()

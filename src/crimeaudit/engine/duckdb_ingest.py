@@ -1,8 +1,10 @@
-"""The set-wise validation and loading of one file inside DuckDB.
+"""The DuckDB SQL of the ingest stage: reading a file as text, converting and checking it.
 
-Everything that is DuckDB SQL in the ingest stage lives here: the file is read with every
-column as text, each canonical column is converted and checked by SQL expressions, and the
-rows split into loaded and quarantined without a Python loop over rows.
+The file is read with every column as text, each canonical column is converted and checked by
+SQL expressions, and the rows split into loaded and quarantined without a Python loop over rows.
+These builders only write SQL text; :mod:`crimeaudit.engine.duckdb_loader` runs it. They live
+behind the engine because they are DuckDB's dialect (its CSV reader's reject tables, UNPIVOT,
+``COLUMNS(*)``), not the ingest stage's rules.
 
 >>> print(quote_ident('Crime ID'))
 "Crime ID"
@@ -13,10 +15,12 @@ rows split into loaded and quarantined without a Python loop over rows.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crimeaudit.ingestion.profile import ColumnSpec, Crosswalk, Period, Target
 from crimeaudit.model.schema import CRIME_STATUSES, TABLES, Column
+
+if TYPE_CHECKING:  # the profile's types only: the engine does not import the ingest stage
+    from crimeaudit.ingestion.profile import ColumnSpec, Crosswalk, Period, Target
 
 OFFENCE_COLUMNS = {("crimes", "offence_code"), ("classification_changes", "from_code"),
                    ("classification_changes", "to_code"), ("truth_crimes", "true_offence_code"),

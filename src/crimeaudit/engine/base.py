@@ -1,0 +1,218 @@
+"""The engine interface every stage talks to, whatever runs the tables underneath.
+
+An :class:`Engine` is an Ibis backend plus the few things Ibis does not say the same way on
+every backend: transactions, a memory cap, a scratch space for Splink, and the set-wise loading
+of one input file. The Ibis operations are written once here (they are the same on every
+backend); each backend module (``engine/duckdb.py``) implements the abstract rest, so stages
+never see a backend, a connection or a dialect.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from crimeaudit.errors import CrimeauditError
+
+if TYPE_CHECKING:
+    from splink.internals.database_api import DatabaseAPI
+    from splink.internals.splink_dataframe import SplinkDataFrame
+
+    from crimeaudit.ingestion.profile import Profile, Target
+    from crimeaudit.ingestion.source import SourceFile
+
+
+_MEMTABLE = re.compile(r"ibis_\w+_memtable_")  # the names Ibis gives ibis.memtable data
+
+
+class EngineError(CrimeauditError, RuntimeError):
+    """An engine could not be reached or does not support what was asked."""
+
+
+@dataclass
+class LoadedFile:
+    """What an engine did with one input file, for the ingest stage to report and reconcile.
+
+    ``quarantine`` holds Arrow tables of the rows that failed a check (``rn``: row number among
+    the parsed records, ``tbl``, ``col``, ``reason``, ``raw``: the row as text with personal
+    fields pseudonymised); ``rejects`` the lines the reader could not split into columns
+    (line, column, reason, text as read).
+    """
+
+    read: int = 0
+    loaded: int = 0  # rows that passed every check, over all targets
+    tables: dict[str, int] = field(default_factory=dict)  # the same, per table
+    # Rows the final insert reported writing, per table, where the engine counts them: the
+    # ingest stage checks they are exactly the rows that passed.
+    written: dict[str, int] = field(default_factory=dict)
+    quarantine: list[pa.Table] = field(default_factory=list)
+    rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+
+class FileLoader(abc.ABC):
+    """Loads input files into the store as one profile says, set-wise inside the engine.
+
+    The ingest stage decides what to load (the profile, the targets of each file, which columns
+    are personal) and writes the quarantine; the engine decides how to read, convert, check and
+    insert, because that is where the speed is and it is written in the engine's own SQL.
+    """
+
+    @abc.abstractmethod
+    def load(self, src: SourceFile, path: Path, targets: list[Target],
+             personal: set[str]) -> LoadedFile:
+        """Load one file (``path``: the file as UTF-8, which may be a transcoded copy of
+        ``src.path``) into ``targets``; hide the ``personal`` source columns in quarantined
+        text."""
+
+
+class Engine(abc.ABC):
+    """The operations crimeaudit needs from a table engine.
+
+    Build one with :func:`crimeaudit.engine.connect` (from the project's ``engine`` setting) or
+    :meth:`Engine.duckdb`. The backend is private: a stage that needs something the interface
+    lacks adds a method here and to each backend, rather than reaching for the backend.
+    """
+
+    name: ClassVar[str] = ""
+    # Each backend's engine class by name, filled as the backend modules define them (the
+    # engine package imports them all), so this module needs none of them.
+    _by_name: ClassVar[dict[str, type[Engine]]] = {}
+
+    def __init__(self, backend: Any):
+        self._backend = backend
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            Engine._by_name[cls.name] = cls
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def connect(cls, path: str | Path, threads: int | None = None) -> Engine:
+        """Open (or create) the store at ``path``."""
+
+    @classmethod
+    def duckdb(cls, path: str | Path = ":memory:", threads: int | None = None) -> Engine:
+        """The embedded default: a DuckDB database file (or ``:memory:``)."""
+        return Engine._by_name["duckdb"].connect(path, threads=threads)
+
+    # -- tables (the same Ibis calls on every backend) -----------------------------------------
+    def list_tables(self) -> list[str]:
+        """The store's tables (not the views Ibis registers for in-memory data while in use)."""
+        return sorted(t for t in self._backend.list_tables() if not _MEMTABLE.match(t))
+
+    def has_table(self, name: str) -> bool:
+        return name in self._backend.list_tables()
+
+    def table(self, name: str) -> ir.Table:
+        if not self.has_table(name):
+            raise EngineError(f"the store has no table {name!r}")
+        return self._backend.table(name)
+
+    def write(
+        self,
+        name: str,
+        data: ir.Table | pa.Table | pd.DataFrame,
+        mode: str = "replace",
+        schema: pa.Schema | None = None,
+    ) -> None:
+        """Write ``data`` as table ``name``; ``mode`` is ``replace`` or ``append``."""
+        if mode not in ("replace", "append"):
+            raise ValueError(f"mode must be 'replace' or 'append', not {mode!r}")
+        if schema is not None and isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
+        if mode == "append" and self.has_table(name):
+            self._backend.insert(name, data)
+        else:
+            self._backend.create_table(name, data, overwrite=True)
+
+    def create_empty(self, name: str, schema: pa.Schema) -> None:
+        """Create ``name`` with ``schema`` and no rows, unless it exists."""
+        if not self.has_table(name):
+            self._backend.create_table(name, schema=ibis.schema(schema))
+
+    def drop(self, name: str) -> None:
+        self._backend.drop_table(name, force=True)
+
+    def read_parquet(self, path: str | Path, **kwargs: Any) -> ir.Table:
+        return self._backend.read_parquet(str(path), **kwargs)
+
+    def read_csv(self, path: str | Path, **kwargs: Any) -> ir.Table:
+        return self._backend.read_csv(str(path), **kwargs)
+
+    def memtable(self, data: pa.Table | pd.DataFrame | dict[str, list[Any]]) -> ir.Table:
+        """Small in-memory data (a code list, a few thousand pairs) as a table expression that
+        joins with the store's tables; the engine registers it when a query uses it."""
+        return ibis.memtable(data)
+
+    def to_pyarrow(self, expr: ir.Table) -> pa.Table:
+        return self._backend.to_pyarrow(expr)
+
+    def to_pyarrow_batches(self, expr: ir.Table, chunk_size: int = 100_000) -> pa.RecordBatchReader:
+        """Stream a table expression as Arrow record batches, for work that must not hold the
+        whole table in memory (scoring a million incidents)."""
+        return self._backend.to_pyarrow_batches(expr, chunk_size=chunk_size)
+
+    def to_pandas(self, expr: ir.Table) -> pd.DataFrame:
+        return self._backend.execute(expr)
+
+    def execute(self, expr: ir.Expr) -> Any:
+        """The result of any expression: a Python scalar for a scalar (``t.count()``), a
+        pandas object for a column or a table."""
+        return self._backend.execute(expr)
+
+    def count(self, name: str) -> int:
+        return int(self.execute(self.table(name).count()))
+
+    def close(self) -> None:
+        disconnect = getattr(self._backend, "disconnect", None)
+        if disconnect:
+            disconnect()
+
+    # -- what differs between backends ----------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Engine]:
+        """All writes inside happen together or not at all."""
+
+    @abc.abstractmethod
+    def memory_cap(self, limit: int) -> AbstractContextManager[None]:
+        """Keep the engine's memory use under ``limit`` bytes for the duration (never raise a
+        lower limit); work beyond it spills to disk."""
+
+    @abc.abstractmethod
+    def splink_api(self) -> AbstractContextManager[DatabaseAPI]:
+        """Splink's database API running on this engine, with a scratch space for Splink's own
+        tables that is cleared on exit (nothing Splink makes lands among the store's tables)."""
+
+    @abc.abstractmethod
+    def splink_input(self, api: DatabaseAPI, name: str,
+                     expr: ir.Table) -> tuple[SplinkDataFrame, int]:
+        """Materialise ``expr`` where ``api`` reads it, without a trip through Python; returns
+        the Splink table and its number of rows."""
+
+    @abc.abstractmethod
+    def file_loader(self, profile: Profile, offences: list[str],
+                    hash_sql: Callable[[str], str]) -> FileLoader:
+        """The loader of input files through ``profile``; ``offences`` are the known offence
+        codes and ``hash_sql`` renders, in this engine's SQL, the pseudonym of a text
+        expression (the pseudonym module guarantees it agrees with the Python form)."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Engine", "EngineError", "FileLoader", "LoadedFile"]
