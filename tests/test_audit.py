@@ -442,3 +442,56 @@ def test_hostile_text_never_becomes_a_live_formula_in_the_review_sheets(tmp_path
         done = tmp_path / "done.csv"
         sheet.to_csv(done, index=False, quoting=csv.QUOTE_ALL)
         assert import_review(p, done).stored == 40
+
+
+def test_decisions_are_hash_chained_and_an_edited_row_is_named(tmp_path, force):
+    import duckdb
+
+    from crimeaudit.audit.decisions import verify_chain
+
+    d = tmp_path / "chain"
+    with Project.init(d) as p:
+        for name, table in force.items():
+            p.engine.write(name, table)
+        draw_sample(p, kind="srs", size=30, seed=2)
+        oracle_review(p)
+        oracle_review(p)  # a second pass supersedes, and extends the chain
+        checked, broken = verify_chain(p)
+        assert (checked, broken) == (60, None)
+        victim = int(all_decisions(p).decision_id.iloc[17])
+    # Someone edits one decision behind the tool's back.
+    con = duckdb.connect(str(d / "store.duckdb"))
+    con.execute("UPDATE audit_decisions SET recorded = CASE WHEN recorded = 'yes' THEN 'no' "
+                f"ELSE 'yes' END WHERE decision_id = {victim}")
+    con.close()
+    with Project.open(d) as p:
+        assert verify_chain(p)[1] == victim
+    # Deleting a row breaks the chain at the row after it.
+    con = duckdb.connect(str(d / "store.duckdb"))
+    con.execute(f"DELETE FROM audit_decisions WHERE decision_id = {victim}")
+    con.close()
+    with Project.open(d) as p:
+        assert verify_chain(p)[1] == victim + 1
+
+
+def test_an_adjudication_overrides_the_first_review_and_a_second_review_does_not(project):
+    from crimeaudit.audit.decisions import append_decisions
+
+    sample = draw_sample(project, kind="srs", size=10, seed=5)
+    oracle_review(project)
+    first = latest_decisions(project, sample.sample_id).set_index("record_id")
+    rid = first.index[0]
+    flipped = "no" if first.loc[rid, "should_record"] == "yes" else "yes"
+    row = pd.DataFrame([{"sample_id": sample.sample_id, "record_type": "incident",
+                         "record_id": rid, "should_record": flipped, "auditor": "B",
+                         **{c: None for c in ("recorded", "correctly_classified",
+                                              "correct_class", "within_time_limit",
+                                              "cancellation_valid", "victim_told", "notes")}}])
+    append_decisions(project, row, source="test", batch="b2", review="second")
+    now = latest_decisions(project, sample.sample_id).set_index("record_id")
+    assert now.loc[rid, "should_record"] == first.loc[rid, "should_record"]
+    assert latest_decisions(project, sample.sample_id, review="second").record_id.tolist() == [rid]
+    append_decisions(project, row.assign(auditor="Lead"), source="test", batch="b3",
+                     review="adjudication")
+    now = latest_decisions(project, sample.sample_id).set_index("record_id")
+    assert now.loc[rid, "should_record"] == flipped and len(now) == 10

@@ -94,3 +94,19 @@ def test_every_public_name_resolves_and_no_verb_shadows_a_subpackage():
 
     assert callable(crimeaudit.link) and callable(crimeaudit.screen)
     assert callable(crimeaudit.ingest) and callable(crimeaudit.simulate)
+
+
+def test_the_readme_api_example_runs(tmp_path):
+    """The README's Python example, as a new user pastes it (on a smaller force)."""
+    import re
+    import subprocess
+    import sys
+
+    readme = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert "ca.estimate(" in code and "ca.link(" in code
+    code = code.replace("n_incidents=20_000", "n_incidents=3_000").replace("size=1500", "size=400")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "recording_rate [all]" in r.stdout and "se " in r.stdout
+    assert (tmp_path / "kent" / "reports" / "report.html").exists()

@@ -272,6 +272,11 @@ AUDIT_DECISIONS = _t(
     ("source", "string", False, "The sheet file, or 'oracle'."),
     ("batch", "string", False, "The import it came in."),
     ("supersedes", "int", False, "The decision_id it replaces, if any."),
+    ("review", "string", False, "'first', 'second' (a blind second review of the same record) "
+     "or 'adjudication' (a lead's resolution of a disagreement)."),
+    ("prev_hash", "string", False, "row_hash of the previous row (64 zeros for the first)."),
+    ("row_hash", "string", False, "SHA-256 of prev_hash and this row's fields: the chain that "
+     "`crimeaudit verify` checks."),
 )
 
 ESTIMATE_RUNS = _t(

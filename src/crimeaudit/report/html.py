@@ -13,7 +13,8 @@ from typing import Any
 
 import jinja2
 
-from crimeaudit.report.charts import interval_svg, svg_of
+from crimeaudit.model.figures import dumps
+from crimeaudit.report.charts import interval_svg, strand_order, svg_of
 from crimeaudit.report.figures import collect, findings_of
 from crimeaudit.report.headline import pct
 from crimeaudit.store.project import project_verb
@@ -54,8 +55,6 @@ def _fmt(e: dict[str, Any], x: float | None) -> str:
 
 
 def _rows(doc: dict[str, Any], measure: str) -> list[dict[str, Any]]:
-    from crimeaudit.report.charts import strand_order
-
     rows = [e for e in doc["estimates"] if e["measure"] == measure]
     out = []
     for e in sorted(rows, key=lambda e: strand_order(e["scope"])):
@@ -177,9 +176,7 @@ def write_report(project, out: str | Path | None = None) -> dict[str, Path]:
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_path = html_path.with_suffix(".json")
     html_path.write_text(render(doc), encoding="utf-8")
-    payload = _strict(_without_chart_specs(doc))
-    json_path.write_text(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n",
-                         encoding="utf-8")
+    json_path.write_text(dumps(_without_chart_specs(doc), indent=1) + "\n", encoding="utf-8")
     return {"html": html_path, "json": json_path}
 
 
@@ -191,14 +188,3 @@ def _without_chart_specs(doc: dict[str, Any]) -> dict[str, Any]:
     findings = [dict(f, extra={k: v for k, v in (f.get("extra") or {}).items() if k != "chart"})
                 for f in det.get("findings", [])]
     return dict(doc, detection=dict(det, findings=findings))
-
-
-def _strict(v: Any) -> Any:
-    """Strict JSON: non-finite numbers become null (they mean 'unbounded' or 'undefined')."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _strict(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_strict(x) for x in v]
-    return v

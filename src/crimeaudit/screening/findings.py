@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crimeaudit.linkage.pairs import linked_pairs
 from crimeaudit.screening.errors import ScreenError
 from crimeaudit.screening.rules import load_rules
 from crimeaudit.screening.scoring import SCORES_TABLE
@@ -12,11 +13,8 @@ from crimeaudit.store.project import project_verb
 
 
 def _linked_incidents(project):
-    eng = project.engine
-    if eng.has_table("links"):
-        return eng.table("links").select("incident_id", "crime_id")
-    c = eng.table("crimes")
-    return c.filter(c.incident_id.notnull()).select("incident_id", "crime_id")
+    """Incident-crime pairs: the one definition of linked (references, and Splink's links)."""
+    return linked_pairs(project).select("incident_id", "crime_id")
 
 
 def _need_scores(project):
