@@ -142,3 +142,23 @@ def test_every_table_in_the_store_is_in_the_registry(audited):
             assert p.engine.table(name).columns == tuple(STORE_TABLES[name].column_names), name
     assert tables <= set(STORE_TABLES), tables - set(STORE_TABLES)
     assert {"links", "screen_scores", "estimates", "estimate_runs", "findings"} <= tables
+
+
+def test_an_ingest_after_link_is_seen_at_once(tmp_path):
+    """Links are read from the link stage only while they describe the tables as they are."""
+    from crimeaudit.linkage.pairs import linked_pairs, links_are_current
+
+    force, proj = tmp_path / "force", tmp_path / "p"
+    ok("simulate", "--scenario", "kent-2013", "--out", str(force), "--seed", "4",
+       "--incidents", "1200", "--format", "csv")
+    ok("init", str(proj))
+    ok("ingest", str(proj), "--profile", "canonical", str(force / "incidents.csv"))
+    ok("link", str(proj), "--exact-only")
+    with Project.open(proj) as p:
+        assert links_are_current(p)
+        assert p.engine.execute(linked_pairs(p).count()) == 0  # no crimes yet
+    ok("ingest", str(proj), "--profile", "canonical", str(force / "crimes.csv"))
+    with Project.open(proj) as p:
+        assert not links_are_current(p)
+        referenced = p.engine.execute(p.engine.table("crimes").incident_id.notnull().sum())
+        assert p.engine.execute(linked_pairs(p).count()) >= 0.9 * referenced > 0

@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,15 +387,16 @@ def draw_sample(project, design: SampleDesign | None = None, *, progress: Progre
     design = design or SampleDesign(**params)
     prog = resolve(progress)
     eng = project.engine
-    with prog.task("Drawing the sample", total=None):
-        frame = sampling_frame(project, design)
-        by = design.strata_by if design.kind == "stratified" else ()
-        frame = frame.mutate(stratum=_strata_expr(frame, by), u=random_key(design.seed, frame))
-        summary = frame_summary(project, design)
+    with prog.task("Drawing the sample", total=None), _cached(
+            sampling_frame(project, design), design) as frame:
+        summary = eng.to_pandas(frame.group_by("stratum").aggregate(
+            N=frame.count(), crime_share=frame.has_crime.cast("float64").mean(),
+            ids=frame.record_id.nunique()).order_by("stratum"))
         N = int(summary.N.sum()) if len(summary) else 0
         if N == 0:
             raise AuditError("the sampling frame is empty: no records in the audit period")
-        n_distinct = int(eng.execute(frame.record_id.nunique()))
+        n_distinct = int(eng.execute(frame.record_id.nunique())) if len(summary) > 1 else int(
+            summary.ids.sum())
         if n_distinct != N:
             raise AuditError(f"{N - n_distinct} record ids appear twice in the sampling frame "
                              "(an incident and a crime share an id)")
@@ -454,6 +456,16 @@ def draw_sample(project, design: SampleDesign | None = None, *, progress: Progre
         "sample", params=design.to_dict(), counts={"frame": N, "sampled": len(records)}
     )
     return sample
+
+
+@contextmanager
+def _cached(frame: ir.Table, design: SampleDesign):
+    """The frame with its stratum and random key, held in a temporary table of the engine for
+    the draw (it is read several times: counts, duplicate check, selection)."""
+    by = design.strata_by if design.kind == "stratified" else ()
+    with frame.mutate(stratum=_strata_expr(frame, by),
+                      u=random_key(design.seed, frame)).cache() as cached:
+        yield cached
 
 
 def _pps_scale(eng, frame: ir.Table, n: float) -> float:

@@ -15,6 +15,7 @@ Table ``links``: incident_id, crime_id, match_probability, method ('exact'|'prob
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
@@ -23,8 +24,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from crimeaudit.linkage.errors import LinkError
-from crimeaudit.linkage.pairs import LINKS_SCHEMA, LINKS_TABLE, exact_pairs
+from crimeaudit.linkage.pairs import LINKS_SCHEMA, LINKS_TABLE, exact_pairs, store_state
 from crimeaudit.model.codes import CodeLists
+from crimeaudit.model.schema import LINK_RUNS
 from crimeaudit.progress import Progress
 from crimeaudit.store.project import project_verb
 
@@ -178,7 +180,16 @@ def link(project, settings: LinkSettings | None = None, progress: Progress | Non
     if settings.probabilistic:
         parts.append(_probabilistic(project, exact, settings, progress))
     links = pa.concat_tables(parts)
-    eng.write(LINKS_TABLE, links)
+    state = store_state(project)
+    run = pa.table({"linked_at": [dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
+                    **{k: [v] for k, v in state.items()},
+                    "threshold": [float(settings.threshold)],
+                    "exact": [exact_links.num_rows],
+                    "probabilistic": [links.num_rows - exact_links.num_rows]},
+                   schema=LINK_RUNS.arrow_schema())
+    with eng.transaction():
+        eng.write(LINKS_TABLE, links)
+        eng.write(LINK_RUNS.name, run)
     counts = {"exact": exact_links.num_rows, "probabilistic": links.num_rows - exact.num_rows,
               "crimes": eng.count("crimes")}
     quality = link_quality(project)

@@ -6,9 +6,10 @@ PPI++ population and the report. A crime linked to an incident folds into that i
 record; only crimes with no link at all are "crimes without an incident".
 
 The pairs are the link stage's table ``links`` (exact references, then Splink's probabilistic
-links) when ``crimeaudit link`` has run, always together with the exact pass on the current
-tables, so nothing requires Splink to run first and a later ingest's references count at once.
-A probabilistic link is kept only for a crime with no exact link.
+links) when ``crimeaudit link`` has run and nothing has been ingested since (``link_runs``
+records the state it linked). Otherwise the exact pass runs on the current tables, with the
+stored probabilistic links kept for crimes that still have no exact link: nothing requires
+Splink to run first, and a later ingest's references count at once.
 
 Columns: ``incident_id``, ``crime_id``, ``match_probability`` (1 for exact), ``method``
 (``exact`` or ``probabilistic``).
@@ -32,7 +33,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from crimeaudit.model.schema import LINKS
+from crimeaudit.model.schema import LINK_RUNS, LINKS
 
 LINKS_TABLE = LINKS.name
 LINKS_SCHEMA = LINKS.arrow_schema()
@@ -55,10 +56,34 @@ def exact_pairs(project) -> ir.Table:
                         method=ibis.literal("exact", "string"))
 
 
+def store_state(project) -> dict[str, int]:
+    """What the link stage linked: row counts of incidents, crimes and ingested files (cheap,
+    and changed by every ingest)."""
+    eng = project.engine
+    return {name: eng.count(table) if eng.has_table(table) else 0
+            for name, table in (("incidents", "incidents"), ("crimes", "crimes"),
+                                ("ingest_files", "ingest_files"))}
+
+
+def links_are_current(project) -> bool:
+    """Whether ``links`` was made from the tables as they are now (see :func:`store_state`)."""
+    eng = project.engine
+    if not (eng.has_table(LINKS_TABLE) and eng.has_table(LINK_RUNS.name)):
+        return False
+    runs = eng.to_pandas(eng.table(LINK_RUNS.name))
+    if len(runs) != 1:
+        return False
+    last = runs.iloc[0]
+    return all(int(last[k]) == v for k, v in store_state(project).items())
+
+
 def linked_pairs(project) -> ir.Table:
     """Every incident-crime pair: the exact pass plus stored probabilistic links for crimes
     that have no exact one. An Ibis expression over the store (nothing is pulled into Python)."""
     eng = project.engine
+    cols = ["incident_id", "crime_id", "match_probability", "method"]
+    if links_are_current(project):
+        return eng.table(LINKS_TABLE).select(*cols)
     exact = exact_pairs(project)
     if not eng.has_table(LINKS_TABLE):
         return exact
@@ -67,7 +92,6 @@ def linked_pairs(project) -> ir.Table:
                         & ~links.crime_id.isin(exact.crime_id)
                         & links.incident_id.isin(eng.table("incidents").incident_id)
                         & links.crime_id.isin(eng.table("crimes").crime_id))
-    cols = ["incident_id", "crime_id", "match_probability", "method"]
     return exact.select(*cols).union(prob.select(*cols).cast(
         {"incident_id": "string", "crime_id": "string", "match_probability": "float64",
          "method": "string"}))

@@ -213,6 +213,19 @@ LINKS = _t(
     ("method", "string", False, "'exact' or 'probabilistic'."),
 )
 
+LINK_RUNS = _t(
+    "link_runs", ("linked_at",),
+    "link: the last link run, and the state of the tables it linked (when incidents, crimes "
+    "or ingested files have changed since, the exact references are recomputed on the fly).",
+    ("linked_at", "string", False, "When (UTC)."),
+    ("incidents", "int", False, "Incidents in the store when linked."),
+    ("crimes", "int", False, "Crimes in the store when linked."),
+    ("ingest_files", "int", False, "Files ingested when linked."),
+    ("threshold", "float", False, "Least match probability of a probabilistic link."),
+    ("exact", "int", False, "Exact links."),
+    ("probabilistic", "int", False, "Probabilistic links."),
+)
+
 SCREEN_SCORES = _t(
     "screen_scores", ("incident_id",),
     "screen: for every incident, P(a crime should have been recorded), its likely class and "
@@ -337,7 +350,7 @@ FINDINGS = _t(
 )
 
 STAGE_TABLES: dict[str, Table] = {
-    t.name: t for t in (INGEST_FILES, QUARANTINE, LINKS, SCREEN_SCORES, AUDIT_SAMPLES,
+    t.name: t for t in (INGEST_FILES, QUARANTINE, LINKS, LINK_RUNS, SCREEN_SCORES, AUDIT_SAMPLES,
                         AUDIT_DESIGNS, AUDIT_DECISIONS, ESTIMATE_RUNS, ESTIMATES, FINDINGS)
 }
 #: Every table of a project's store: the canonical tables and each stage's own.
