@@ -23,26 +23,36 @@ the error lists file, line, column, value and the allowed values, and the store 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import ibis
 import pandas as pd
 
-from crimeaudit.audit.decisions import DECISION_COLUMNS, VOCABULARY, append_decisions
+from crimeaudit.audit.decisions import (
+    DECISION_COLUMNS,
+    VOCABULARY,
+    all_decisions,
+    append_decisions,
+)
 from crimeaudit.audit.design import Sample, load_sample
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.linkage.pairs import linked_pairs
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.files import open_for_write
 from crimeaudit.store.project import project_verb
 
 FACT_COLUMNS = (
     "sample_id", "record_type", "record_id", "stratum", "reported_at", "call_type",
     "closing_code", "division", "location", "narrative", "crime_records", "has_cancellation",
 )
-SHEET_COLUMNS = (*FACT_COLUMNS, *DECISION_COLUMNS, "auditor", "notes")
+SHEET_COLUMNS = (*FACT_COLUMNS, *DECISION_COLUMNS, "auditor", "notes", "sheet_stamp")
+#: Rows whose decision columns are all blank are "not yet reviewed": a partial sheet imports.
+REVIEW_FIELDS = (*DECISION_COLUMNS, "notes")
 MAX_ERRORS_SHOWN = 40
 
 
@@ -68,12 +78,14 @@ class ImportResult:
     batch: str
     stored: int
     superseded: int
+    not_reviewed: int = 0
 
     def summary(self) -> str:
-        return (
-            f"stored {self.stored} decisions for sample {self.sample_id} from {self.source}"
-            f" ({self.superseded} supersede earlier decisions)"
-        )
+        text = (f"stored {self.stored} decisions for sample {self.sample_id} from {self.source}"
+                f" ({self.superseded} supersede earlier decisions)")
+        if self.not_reviewed:
+            text += f"; {self.not_reviewed} blank rows left as not yet reviewed"
+        return text
 
 
 # -- what the auditor sees ----------------------------------------------------------------------
@@ -139,6 +151,7 @@ def review_frame(project, sample: Sample) -> pd.DataFrame:
         for ch in eng.to_pandas(cc.join(keys, cc.crime_id == keys.cid).select(*cc.columns)
                                 .order_by("changed_at")).to_dict("records"):
             changes.setdefault(ch["crime_id"], []).append(ch)
+    stamp = sheet_stamp(project, sample.sample_id)
     # Plain dicts: per-row pandas indexing would dominate the export of a large sample.
     groups: dict[str, list[dict]] = {}
     for c in crimes.to_dict("records"):
@@ -166,6 +179,7 @@ def review_frame(project, sample: Sample) -> pd.DataFrame:
             "crime_records": _describe_crimes(mine, reported, changes, codes),
             "has_cancellation": "yes" if any(c["status"] == "cancelled" for c in mine) else "no",
             **{c: "" for c in DECISION_COLUMNS}, "auditor": "", "notes": "",
+            "sheet_stamp": stamp,
         })
     df = pd.DataFrame(rows, columns=list(SHEET_COLUMNS))
     return df.fillna("")
@@ -235,9 +249,11 @@ def export_review(project, sample_id: str | None = None, out: str | Path | None 
     stem = folder / f"review-{sample.sample_id}"
     paths = {"csv": stem.with_suffix(".csv"), "xlsx": stem.with_suffix(".xlsx")}
     # Every field quoted: a bare carriage return inside a narrative would otherwise split a row.
-    df.map(neutralise).to_csv(paths["csv"], index=False, lineterminator="\n",
-                              quoting=csv.QUOTE_ALL)
-    _write_xlsx(df, paths["xlsx"], sorted(project.codes.offences))
+    # Written through open_for_write: never through a link planted in the folder, never torn.
+    with open_for_write(paths["csv"], newline="") as f:
+        df.map(neutralise).to_csv(f, index=False, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    with open_for_write(paths["xlsx"], "wb") as f:
+        _write_xlsx(df, f, sorted(project.codes.offences))
     project.log_run("review export", params={"sample_id": sample.sample_id},
                     counts={"rows": len(df)})
     return paths
@@ -268,7 +284,7 @@ def _restore(value: str) -> str:
     return value
 
 
-def _write_xlsx(df: pd.DataFrame, path: Path, offence_codes: list[str]) -> None:
+def _write_xlsx(df: pd.DataFrame, path: Path | BinaryIO, offence_codes: list[str]) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
@@ -366,6 +382,7 @@ def validate_rows(
     offence_lookup = {c.upper(): c for c in codes.offences}
     seen: dict[str, int] = {}
     clean = []
+    blank = 0
     for line, row in rows:
         def bad(col: str, value: str, why: str, line=line) -> None:
             errors.append(f"line {line}, column {col!r}: value {value!r} {why}")
@@ -381,6 +398,9 @@ def validate_rows(
             bad("record_id", rid, f"is a duplicate (also on line {seen[rid]})")
             continue
         seen[rid] = line
+        if not any((row.get(c) or "").strip() for c in REVIEW_FIELDS):
+            blank += 1  # not yet reviewed: nothing to store for this record
+            continue
         sid = (row.get("sample_id") or "").strip()
         if sid and sid != sample.sample_id:
             bad("sample_id", sid, f"is not the sample being imported ({sample.sample_id})")
@@ -433,9 +453,13 @@ def validate_rows(
             errors.append(f"record {r!r} of sample {sample.sample_id} has no row")
         if len(absent) > MAX_ERRORS_SHOWN:
             errors.append(f"... {len(absent) - MAX_ERRORS_SHOWN} more sampled records have no row")
+    if not errors and not clean:
+        errors.append(f"every one of the {blank} rows is blank: nothing has been reviewed yet")
     if errors:
         raise ReviewSheetError(path, errors)
-    return pd.DataFrame(clean)
+    out = pd.DataFrame(clean)
+    out.attrs["not_reviewed"] = blank
+    return out
 
 
 def cancelled_records(project, sample: Sample) -> set[str]:
@@ -444,11 +468,44 @@ def cancelled_records(project, sample: Sample) -> set[str]:
     return set(crimes.loc[crimes.status == "cancelled", "record_id"].astype(str))
 
 
+def sheet_stamp(project, sample_id: str) -> str:
+    """``<sample>@<last decision id>``: what the store held when a sheet was exported (written
+    in every row's ``sheet_stamp`` column, read back on import to refuse stale sheets)."""
+    d = all_decisions(project, sample_id)
+    return f"{sample_id}@{int(d.decision_id.max()) if len(d) else 0}"
+
+
+def _stamp_of(rows: list[tuple[int, dict[str, str]]]) -> int | None:
+    stamps = {(r.get("sheet_stamp") or "").strip() for _, r in rows} - {""}
+    if len(stamps) != 1:
+        return None
+    try:
+        return int(stamps.pop().rsplit("@", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def stale_conflicts(project, clean: pd.DataFrame, stamp: int | None, batch: str) -> pd.DataFrame:
+    """Decisions stored after the sheet was exported, by another import, on records the sheet
+    would change: importing it would silently revert them."""
+    d = all_decisions(project, str(clean.sample_id.iloc[0]))
+    if d.empty:
+        return d
+    newer = d[(d.decision_id > (stamp or 0)) & (d.batch != batch)
+              & d.record_id.isin(set(clean.record_id))]
+    return newer
+
+
 @project_verb
 def import_review(project, path: str | Path, sample_id: str | None = None,
                   auditor: str | None = None, corrections: bool = False,
-                  progress: Progress | None = None) -> ImportResult:
-    """Validate a completed sheet and append its decisions; refuse it whole on any error."""
+                  progress: Progress | None = None, force: bool = False) -> ImportResult:
+    """Validate a completed sheet and append its decisions; refuse it whole on any error.
+
+    Blank rows (no decision filled in) are records not yet reviewed: a partial sheet imports.
+    A sheet exported before decisions that another import has since stored on the same records
+    is refused (it would revert them), naming the newer batch, unless ``force``.
+    """
     sample = load_sample(project, sample_id)
     with resolve(progress).task(f"Checking {Path(path).name}", total=None):
         rows = read_sheet(path)
@@ -460,14 +517,22 @@ def import_review(project, path: str | Path, sample_id: str | None = None,
         clean = validate_rows(rows, sample, cancelled_records(project, sample), project.codes,
                               str(path), auditor, corrections)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-    return store_decisions(project, clean, source=Path(path).name, batch=f"sheet-{digest}")
+    batch = f"sheet-{digest}"
+    newer = stale_conflicts(project, clean, _stamp_of(rows), batch)
+    if len(newer) and not force:
+        batches = ", ".join(f"{b} ({src})" for b, src in
+                            newer[["batch", "source"]].drop_duplicates().itertuples(index=False))
+        raise AuditError(
+            f"{path}: this sheet was exported before newer decisions on "
+            f"{newer.record_id.nunique()} of its records ({batches}); importing it would revert "
+            "them. Export a fresh sheet, or pass --force to supersede them anyway")
+    result = store_decisions(project, clean, source=Path(path).name, batch=batch)
+    return dataclasses.replace(result, not_reviewed=int(clean.attrs.get("not_reviewed", 0)))
 
 
 def store_decisions(project, clean: pd.DataFrame, source: str, batch: str,
                     log_params: dict | None = None) -> ImportResult:
     """Append validated decisions and say how many superseded earlier ones."""
-    from crimeaudit.audit.decisions import all_decisions
-
     sid = str(clean.sample_id.iloc[0])
     before = set(all_decisions(project, sid).record_id)
     n = append_decisions(project, clean, source=source, batch=batch)
