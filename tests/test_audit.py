@@ -209,9 +209,19 @@ def test_a_completed_sheet_imports_and_xlsx_reads_back(project, tmp_path):
     result = import_review(project, done)
     assert result.stored == 40 and result.superseded == 40
     assert len(all_decisions(project)) == before + 40
-    # The XLSX sheet, untouched, is refused (no decisions) with spreadsheet row numbers.
-    with pytest.raises(ReviewSheetError, match=r"line 2, column 'should_record': empty"):
+    # The XLSX sheet, untouched, is refused: nothing in it has been reviewed.
+    with pytest.raises(ReviewSheetError, match=r"every one of the 40 rows is blank"):
         import_review(project, paths["xlsx"])
+    # A bad value in it is named with the spreadsheet's own row number.
+    from openpyxl import load_workbook
+
+    wb = load_workbook(paths["xlsx"])
+    ws = wb["review"]
+    col = [c.value for c in ws[1]].index("should_record") + 1
+    ws.cell(row=2, column=col, value="maybe")
+    wb.save(tmp_path / "bad.xlsx")
+    with pytest.raises(ReviewSheetError, match=r"line 2, column 'should_record': value 'maybe'"):
+        import_review(project, tmp_path / "bad.xlsx")
 
 
 @pytest.mark.parametrize(

@@ -493,7 +493,18 @@ def stale_conflicts(project, clean: pd.DataFrame, stamp: int | None, batch: str)
         return d
     newer = d[(d.decision_id > (stamp or 0)) & (d.batch != batch)
               & d.record_id.isin(set(clean.record_id))]
-    return newer
+    if newer.empty:
+        return newer
+    # Only a decision the sheet would change is reverted: the same answers are no conflict.
+    latest = newer.sort_values("decision_id").groupby("record_id").tail(1).set_index("record_id")
+    mine = clean.set_index("record_id").loc[latest.index]
+
+    def norm(v):
+        return None if v is None or (not isinstance(v, str) and pd.isna(v)) or v == "" else v
+
+    differs = [any(norm(latest.at[r, c]) != norm(mine.at[r, c]) for c in DECISION_COLUMNS)
+               for r in latest.index]
+    return latest[differs].reset_index()
 
 
 @project_verb
