@@ -187,6 +187,7 @@ def run(reps: int, n: int, seed: int, pop):
         R, var, df = stratified_totals(np.broadcast_to(N_h, (reps, len(labels))),
                                        np.broadcast_to(a, (reps, len(labels))), stat)
         m = stat[..., 1].sum(-1)
+        df = m - (stat[..., 1] > 0).sum(-1)  # the domain's: records in it less its strata
         intervals = ("wilson", "linearised") if alloc_name == "Neyman" else ("wilson",)
         for interval in intervals:
             est, lo, hi, _ = finish_ratio(R, var, df, LEVEL, interval, m)
@@ -212,7 +213,7 @@ def run(reps: int, n: int, seed: int, pop):
     sums = np.concatenate(parts)
     R, var = ht_totals(sums)
     m = np.concatenate(ms)
-    est, lo, hi, _ = finish_ratio(R, var, np.concatenate(ns) - 1, LEVEL, "wilson", m)
+    est, lo, hi, _ = finish_ratio(R, var, m - 1, LEVEL, "wilson", m)
     rows.append(summarise("Poisson pps on priority score, HT ratio", "wilson (n_eff)", R_true,
                           est, lo, hi, n, m, time.perf_counter() - t))
     return rows, desc, R_true, N

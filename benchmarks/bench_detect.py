@@ -395,7 +395,11 @@ PUBLIC_LABELS = {
     "lapd": "LAPD 2020 sample (profile `lapd`)",
     "city-later": "City of London, later release, against the earlier one "
                   "(profile `police-uk-street`, `--previous-release`)",
+    "seattle": "Seattle call data, three beats 2010-2024 (profile `seattle-calls`)",
+    "sf": "San Francisco incident reports, 2018-12 (profile `sf-incidents`)",
 }
+#: Areas whose own list the results show (``crimeaudit detect DIR --area NAME``).
+PUBLIC_AREAS = {"ons": "Kent", "mps": "Westminster"}
 
 
 def public(out: Path | None) -> None:
@@ -408,18 +412,31 @@ def public(out: Path | None) -> None:
         t0 = time.perf_counter()
         projects = s.build_public_projects(Path(tmp))
         ingest_s = time.perf_counter() - t0
-        runs, took = {}, {}
+        runs, took, sizes = {}, {}, {}
         for name in PUBLIC_LABELS:
             t0 = time.perf_counter()
             prev = projects["city-earlier"] if name == "city-later" else None
             runs[name] = detect_project(projects[name], previous_dir=prev)
             took[name] = time.perf_counter() - t0
             print(name, runs[name].summary(), f"{took[name]:.0f} s", flush=True)
+            reports = projects[name] / "reports"
+            sizes[name] = {f: (reports / f).stat().st_size for f in ("findings.json",
+                                                                       "charts.json")}
     lines = ["# Detect on the real public data", "",
              "Each source ingested through its profile into its own project "
              "(`crimeaudit ingest DIR --profile ...`), then `crimeaudit detect DIR` "
              f"(every applicable test, BH across the project's findings). Ingest {ingest_s:.0f} s "
-             "for all five projects.", ""]
+             f"for all {len(projects)} projects. Findings are ranked by evidence and effect "
+             "together (docs/detect.md, Ranking); each sentence ends with its verdict once "
+             "every test of the run counts.", "",
+             "| project | findings | q < 0.05 | findings.json | charts.json | left out as "
+             "structural |", "|---|---|---|---|---|---|"]
+    for name in PUBLIC_LABELS:
+        run = runs[name]
+        lines.append(f"| {name} | {len(run.findings):,} | {len(run.significant()):,} | "
+                     f"{sizes[name]['findings.json'] / 1e6:.2f} MB | "
+                     f"{sizes[name]['charts.json'] / 1e6:.2f} MB | {len(run.excluded)} |")
+    lines.append("")
     for name, label in PUBLIC_LABELS.items():
         run = runs[name]
         lines += [f"## {label}", "", f"Detect {took[name]:.0f} s. Tests run: "
@@ -430,9 +447,36 @@ def public(out: Path | None) -> None:
                           columns=["test", "sig"])
         for test, g in df.groupby("test"):
             lines.append(f"| {test} | {len(g):,} | {int(g['sig'].sum()):,} |")
-        lines += ["", "Strongest findings:", ""]
-        for f in run.significant()[:12]:
-            lines.append(f"- [{f.test}] {f.sentence} (q={f.q_value:.2g})")
+        if run.excluded:
+            lines += ["", "Left out of comparisons they cannot take part in:", ""]
+            why = {}
+            for e in run.excluded:
+                why.setdefault((e["area"], e["reason"]), []).append(e["test"])
+            lines += [f"- {area} ({', '.join(sorted(set(t)))}): {reason}"
+                      for (area, reason), t in why.items()]
+        rel = run.facts.get("releases")
+        if rel:
+            lines += ["", "Release comparison (`crimeaudit releases`): "
+                      + ", ".join(f"{k} {rel[k]:,}" for k in ("old_crimes", "matched",
+                                                               "vanished", "new",
+                                                               "type_changes",
+                                                               "outcome_changes",
+                                                               "period_changes"))
+                      + f"; compared on {rel['compared_on']}. {rel['statement']}"]
+        calls = run.facts.get("calls")
+        if calls:
+            lines += ["", "Calls-for-service measures (events of calls classified): "
+                      + ", ".join(f"{k} {v['events']:,} of {v['of']:,}"
+                                  for k, v in calls["measures"].items())]
+        lines += ["", "Strongest findings (rank, test, area):", ""]
+        for f in run.significant()[:10]:
+            lines.append(f"- #{f.extra['rank']} [{f.test}, {f.extra.get('area')}] {f.sentence}")
+        if name in PUBLIC_AREAS:
+            area = PUBLIC_AREAS[name]
+            lines += ["", f"`crimeaudit detect DIR --area {area}` (first five of "
+                          f"{len(run.for_area(area))}):", ""]
+            for f in run.for_area(area)[:5]:
+                lines.append(f"- #{f.extra['rank']} [{f.test}] {f.sentence}")
         lines.append("")
     (RESULTS / "detect-public.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if out is not None:

@@ -84,7 +84,8 @@ print(json.dumps({"seconds": s, "read": r.read, "loaded": r.loaded, "quarantined
 
 def child(code: str, *args: str) -> dict:
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         env={"CRIMEAUDIT_PSEUDONYM_KEY": "bench", "PATH": "/usr/bin:/bin"})
+                         env={"CRIMEAUDIT_PSEUDONYM_KEY": "bench-key-0123456789abcdef",
+                              "PATH": "/usr/bin:/bin"})
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])

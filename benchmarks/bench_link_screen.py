@@ -103,7 +103,7 @@ print(json.dumps({"seconds": s, "findings_seconds": f, "scored": n, "unrecorded_
 
 
 def child(code: str, *args: str) -> dict:
-    env = {"CRIMEAUDIT_PSEUDONYM_KEY": "bench", "PATH": "/usr/bin:/bin",
+    env = {"CRIMEAUDIT_PSEUDONYM_KEY": "bench-key-0123456789abcdef", "PATH": "/usr/bin:/bin",
            "HOME": os.environ.get("HOME", "/tmp")}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          env=env)

@@ -25,7 +25,9 @@ from crimeaudit.detect import (
     run_detection,
 )
 from crimeaudit.detect.calibration import as_canonical, calibration_force
+from crimeaudit.detect.calls import CALL_TYPE_RANKS
 from crimeaudit.detect.inputs import INPUTS
+from crimeaudit.detect.structural import NOT_COMPARABLE
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.store.project import Project
 
@@ -37,17 +39,26 @@ TODAY = {
                    "min_months": 24, "min_monthly_total": 200},
     "deferral": {"min_reports": 500, "min_crossings": 20},
     "downgrading": {"min_units": 3, "min_downgrades_per_strand": 5, "min_crimes_per_unit": 20,
-                    "min_reclassifications_per_unit": 10, "min_pair_crimes_per_area": 20},
+                    "min_reclassifications_per_unit": 10, "min_pair_crimes_per_area": 20,
+                    "not_comparable": NOT_COMPARABLE},
     "cancellations": {"min_cancellations": 10, "min_units": 3, "min_strand_cancellations": 30,
                       "min_cancellations_with_reason": 30, "min_crimes_per_unit": 20,
                       "min_cancellations_per_unit": 10},
     "bunching": {"thresholds": (("46", 200.0),), "min_values_near_threshold": 200,
                  "window_share": 0.1, "bootstrap_resamples": 100, "seed": 0},
     "displacement": {"min_periods": 6, "min_pair_total": 100, "min_months": 6,
-                     "min_strand_crimes": 50},
-    "breaks": {"min_points": 16, "min_median_count": 10, "trim": 0.15},
+                     "min_strand_crimes": 50, "not_comparable": NOT_COMPARABLE},
+    "breaks": {"min_points": 16, "min_median_count": 10, "trim": 0.15, "max_gap_periods": 2},
     "releases": {"min_crimes_compared": 100, "min_changed": 5, "min_units": 3,
                  "min_crimes_per_unit": 20},
+    # Added with the calls-for-service data (issue 11); it never runs on a force's own
+    # records (incidents and crimes together), so the simulated calibration is unchanged.
+    "calls": {"min_calls": 200, "min_events": 30, "min_units": 3, "min_calls_per_unit": 20,
+              "min_months": 12, "min_days": 60,
+              "unfounded": ["unfounded", "false complaint"],
+              "report_written": ["crime_recorded", "report written", "report made", "arrest",
+                                 "citation issued"],
+              "call_type_ranks": [tuple(r) for r in CALL_TYPE_RANKS]},
 }
 
 
@@ -116,6 +127,8 @@ def test_missing_inputs_are_named_in_words(small_run):
     assert small_run.skipped["displacement"] == (
         "needs aggregate counts (monthly, quarterly or rolling 12-month) "
         "or crime records and incidents")
+    # A force's own records (incidents with crimes) are not calls-for-service data.
+    assert small_run.skipped["calls"].startswith("needs calls for service with their clearance")
 
 
 def test_units_left_out_name_the_setting_and_its_value(small_run):
@@ -181,15 +194,37 @@ def test_boundary_reports_keep_every_deferral_trial():
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
 
-def test_findings_json_is_written_finding_by_finding(small_run):
-    from crimeaudit.detect.runner import _finite, write_findings_json
+def test_findings_json_gives_every_reader_field_and_charts_once(small_run):
+    from crimeaudit.detect.findings_file import finding_from_json, write_charts
+    from crimeaudit.detect.runner import write_findings_json
 
     buf = io.StringIO()
     write_findings_json(small_run, buf)
     text = buf.getvalue()
     payload = json.loads(text)
-    assert payload["findings"] == [_finite(f.to_dict()) for f in small_run.findings]
-    assert payload["summary"] == json.loads(json.dumps(_finite(small_run.summary())))
+    got = payload["findings"]
+    assert len(got) == len(small_run.findings)
+    for d, f in zip(got, small_run.findings, strict=True):
+        assert {"test", "area", "measure", "date", "effect", "p", "q", "rank"} <= set(d)
+        # Six significant digits for a reader (the store keeps every digit).
+        for got_x, x in ((d["effect"]["value"], f.effect), (d["effect"]["lower"], f.lower),
+                         (d["effect"]["upper"], f.upper), (d["p"], f.p_value),
+                         (d["q"], f.q_value)):
+            assert got_x == pytest.approx(x, rel=1e-5, nan_ok=True)
+        assert d["area"] and d["significant"] == (f.q_value < 0.05)
+        # Names, not codes: no measure is an offence code or a strand key.
+        assert not re.search(r"\b\d{1,3}[A-Z]\b|strand=", d["measure"]), d["measure"]
+        back = finding_from_json(d)
+        assert (back.test, back.unit, back.sentence, back.n) == (f.test, f.unit, f.sentence,
+                                                                 f.n)
+    assert [d["rank"] for d in got] == list(range(1, len(got) + 1))
+    # Charts are not inside the findings: each is named by id and written once.
+    assert "$schema" not in text
+    charts = io.StringIO()
+    n = write_charts(small_run.findings, charts)
+    specs = json.loads(charts.getvalue())["charts"]
+    assert n == len(specs) < len(got)  # the units of one funnel share its chart
+    assert {d["chart"] for d in got if d["chart"]} == set(specs)
     # One finding a line (cheap to write, easy to grep).
     assert len(text.splitlines()) >= len(small_run.findings) + 2
     buf = io.StringIO()

@@ -32,7 +32,7 @@ def write(path: Path, text: str | bytes) -> Path:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "test-key-0123456789")
     with Project.init(tmp_path / "p") as p:
         yield p
 
@@ -98,7 +98,7 @@ def test_encodings_and_delimiters_are_detected(project, tmp_path, encoding, deli
     assert (r.files[0].loaded, r.files[0].quarantined) == (3, 0)
     inc = project.engine.to_pandas(project.engine.table("incidents"))
     assert "THEFT – café" in set(inc.call_type)
-    assert pseudonym(b"test-key", "Zoë Café") in set(inc.victim)
+    assert pseudonym(b"test-key-0123456789", "Zoë Café") in set(inc.victim)
 
 
 def test_same_file_twice_is_not_doubled(project, tmp_path):
@@ -164,7 +164,7 @@ def test_killed_process_leaves_store_as_before(tmp_path):
         ingest(p, "canonical", [{str(tmp_path / 'incidents.csv')!r},
                                 {str(tmp_path / 'crimes.csv')!r}], progress=Kill())
     """)
-    env = {**os.environ, "CRIMEAUDIT_PSEUDONYM_KEY": "k"}
+    env = {**os.environ, "CRIMEAUDIT_PSEUDONYM_KEY": "kill-test-key-0123456789"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
     assert done.returncode == 9, done.stderr.decode()
     with Project.open(d) as p:
@@ -238,7 +238,7 @@ def test_user_profile_maps_a_force_export(project, tmp_path):
     assert (r.files[0].loaded, r.files[0].quarantined) == (1, 2)
     crimes = project.engine.to_pandas(project.engine.table("crimes"))
     assert list(crimes.crime_id) == ["X-1"] and list(crimes.offence_code) == ["8N"]
-    assert crimes.location.iloc[0] == pseudonym(b"test-key", "Jane Clearname")
+    assert crimes.location.iloc[0] == pseudonym(b"test-key-0123456789", "Jane Clearname")
     q = quarantined_rows(project)
     assert "Jane" not in " ".join(x["raw"] for x in q)
     assert {x["line"] for x in q} == {3, 4}
@@ -263,7 +263,7 @@ def test_repeated_personal_values_get_the_same_pseudonyms_as_unique_ones(project
     inc = project.engine.to_pandas(project.engine.table("incidents")).set_index("incident_id")
     for i in range(40):
         name = officers[i % 4].strip()
-        want = pseudonym(b"test-key", name) if name else None
+        want = pseudonym(b"test-key-0123456789", name) if name else None
         got = inc.officer[f"I{i}"]
         assert (got if isinstance(got, str) else None) == want
-        assert inc.victim[f"I{i}"] == pseudonym(b"test-key", f"Victim {i}")
+        assert inc.victim[f"I{i}"] == pseudonym(b"test-key-0123456789", f"Victim {i}")

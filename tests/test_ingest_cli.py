@@ -14,7 +14,7 @@ runner = CliRunner()
 
 
 def test_ingest_then_quarantine(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "cli-key")
+    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "cli-key-0123456789")
     d = tmp_path / "p"
     assert runner.invoke(app, ["init", str(d)]).exit_code == 0
     f = FIX / "rec-crime-pfa-slice.csv"

@@ -17,7 +17,7 @@ SHARED = Path("/work/shared/data")
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "test-key-0123456789")
     with Project.init(tmp_path / "p") as p:
         yield p
 

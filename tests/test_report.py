@@ -11,6 +11,7 @@ import pytest
 
 from crimeaudit.audit import AuditEstimates
 from crimeaudit.audit.figures_store import store_run
+from crimeaudit.detect.findings_file import CHARTS_FILE, write_charts, write_findings
 from crimeaudit.model.figures import FIGURES_VERSION, Estimate, Finding
 from crimeaudit.report import ReportError, collect, one_in, write_report
 from crimeaudit.report.html import render
@@ -67,9 +68,12 @@ def project_with_figures(tmp: Path, detection: bool = False, estimates=None) -> 
         if detection:
             f = _finding()
             quiet = Finding("bunching", "force", 0.1, -0.2, 0.4, "excess", 0.5, 0.8, "Nothing.")
-            (reports / "findings.json").write_text(json.dumps(
-                {"summary": {"tests_run": ["period_end", "bunching"], "skipped": {}},
-                 "findings": [f.to_dict(), quiet.to_dict()]}), encoding="utf-8")
+            # As crimeaudit detect writes them: findings, and their charts once, beside them.
+            with open(reports / "findings.json", "w", encoding="utf-8") as fp:
+                write_findings([f, quiet], {"summary": {"tests_run": ["period_end", "bunching"],
+                                                        "skipped": {}}}, fp)
+            with open(reports / CHARTS_FILE, "w", encoding="utf-8") as fp:
+                write_charts([f, quiet], fp)
     return d
 
 

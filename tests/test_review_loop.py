@@ -125,3 +125,22 @@ def test_two_auditors_filling_copies_of_one_export_for_different_records(tmp_pat
     assert import_review(project, b).stored == 20  # not stale: other records
     assert audit_status(project).set_index("sample_id").loc[sample.sample_id, "undecided"] == 0
     assert len(load_sample(project, sample.sample_id)) == 40
+
+
+def test_status_and_a_stale_sheet_from_the_command_line(tmp_path, project):
+    import json
+
+    from typer.testing import CliRunner
+
+    from crimeaudit.cli import app
+
+    runner = CliRunner()
+    d = str(project.path)
+    sample = draw_sample(project, kind="srs", size=20, seed=9)
+    project.close()
+    r = runner.invoke(app, ["status", d, "--json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)[0]
+    assert (row["sample_id"], row["decided"], row["undecided"]) == (sample.sample_id, 0, 20)
+    r = runner.invoke(app, ["status", d])
+    assert r.exit_code == 0 and sample.sample_id in r.stdout

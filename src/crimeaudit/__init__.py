@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "detect_project": "crimeaudit.detect",
     "write_report": "crimeaudit.report",
     "run_demo": "crimeaudit.demo",
+    "compare": "crimeaudit.comparison",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -16,8 +16,15 @@ design, or, for the coverage benchmark, pre-computed sums over many samples at o
 The design-based variance turns into an interval in one of two ways (see ``docs/audit.md``):
 ``wilson`` / ``clopper-pearson`` with the *effective sample size* ``n_eff = R (1 - R) / V``
 (Kish; Korn & Graubard 1998), the default because it stays inside [0, 1] and keeps its coverage
-near rates of 0 or 1; or ``linearised``, the textbook ``R +/- t_{df} sqrt(V)`` with ``df`` = sample
-size minus number of strata.
+near rates of 0 or 1; or ``linearised``, the textbook ``R +/- t_{df} sqrt(V)``.
+
+Degrees of freedom are the domain's, as R's ``survey`` counts them for a subset of the design:
+``df = m - H_d``, the records in the figure's denominator less the strata they fall in (``m - 1``
+for SRS and pps). The effective sample size gets Korn and Graubard's correction
+``n_eff * (t_{m-1} / t_df)^2`` (``svyciprop(method="beta")`` applies the same), which matters
+for small domains spread over many strata. When the estimated variance is 0 (every record in
+the denominator agreed) ``n_eff`` is Kish's weighted count ``(sum w)^2 / sum w^2`` over the
+denominator's records, never the unweighted count, which overstates it under unequal weights.
 
 >>> import numpy as np
 >>> y = np.array([1, 1, 0, 1, 0, 0]); z = np.array([1, 1, 1, 1, 0, 1])
@@ -35,6 +42,10 @@ import numpy as np
 from crimeaudit.uncertainty import clopper_pearson, proportion_interval, t_quantile, wilson
 
 INTERVALS = ("wilson", "clopper-pearson", "linearised")
+#: Below this many records in a figure's denominator, or this effective sample size, a figure
+#: is flagged: its interval rests on very few decisions (and a design-based variance of 0 is
+#: then common).
+SMALL_DOMAIN = 30
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class RatioResult:
     variance: float | None = None
     n_effective: float | None = None
     extra: dict = field(default_factory=dict)
+    df: float | None = None
+    n_kish: float | None = None
 
     @property
     def se(self) -> float | None:
@@ -73,37 +86,51 @@ def srs_ratio(y, z, level: float = 0.95, interval: str = "wilson") -> RatioResul
     else:
         lo, hi = proportion_interval(x, m, level, interval)
     p = x / m if m else float("nan")
+    # The design-based (linearised) variance of the ratio, as for the other designs and R's
+    # survey: n/(n-1) p(1-p)/m over the n sampled records; the interval uses the counts.
+    n = len(z)
     return RatioResult(
         estimate=p, lower=float(lo), upper=float(hi),
-        method=interval, n=len(z), numerator=x, denominator=m,
-        variance=p * (1 - p) / m if m else None, n_effective=float(m),
+        method=interval, n=n, numerator=x, denominator=m,
+        variance=n / max(n - 1, 1) * p * (1 - p) / m if m else None, n_effective=float(m),
+        df=float(max(m - 1, 1)), n_kish=float(m),
     )
 
 
 def stratified_ratio(
     y, z, strata, population: dict, level: float = 0.95, interval: str = "wilson"
 ) -> RatioResult:
-    """Stratified random sample: combined ratio estimator with FPC (``population`` = N_h)."""
+    """Stratified random sample: combined ratio estimator with FPC (``population`` = N_h).
+
+    ``y`` and ``z`` may be any numbers (not only 0/1): the linearisation holds for any ratio of
+    totals. Strata are the labels present in ``strata``; a stratum of ``population`` with no
+    record here is not in the estimate (the caller must say so: see
+    :func:`crimeaudit.audit.measures.estimate`).
+    """
     y, z = _binary(y), _binary(z)
     strata = np.asarray(strata).astype(str)
-    labels = sorted(set(strata))
-    stat = np.zeros((1, len(labels), 5))
-    N = np.zeros((1, len(labels)))
-    n_h = np.zeros((1, len(labels)))
-    for j, h in enumerate(labels):
-        sel = strata == h
-        yh, zh = y[sel], z[sel]
-        if h not in population:
-            raise ValueError(f"stratum {h!r} has no population size")
-        N[0, j], n_h[0, j] = population[h], sel.sum()
-        stat[0, j] = [yh.sum(), zh.sum(), (yh * yh).sum(), (zh * zh).sum(), (yh * zh).sum()]
-    est, var, df = stratified_totals(N, n_h, stat)
-    res = finish_ratio(est, var, df, level, interval, m=np.array([z.sum()]))
+    labels, inv = np.unique(strata, return_inverse=True)
+    missing = [h for h in labels if h not in population]
+    if missing:
+        raise ValueError(f"stratum {missing[0]!r} has no population size")
+    H = len(labels)
+    N = np.array([population[h] for h in labels], dtype=float)[None, :]
+    n_h = np.bincount(inv, minlength=H).astype(float)[None, :]
+    stat = np.stack([np.bincount(inv, weights=v, minlength=H)
+                     for v in (y, z, y * y, z * z, y * z)], axis=-1)[None, ...]
+    est, var, _ = stratified_totals(N, n_h, stat)
+    inside = z != 0
+    m = int(inside.sum())
+    df = max(m - len(np.unique(inv[inside])), 1)
+    w = (N[0] / n_h[0])[inv]
+    kish = kish_n(w[inside])
+    res = finish_ratio(est, var, np.array([df]), level, interval, m=np.array([m]),
+                       n_kish=np.array([kish]))
     return RatioResult(
         estimate=float(res[0][0]), lower=float(res[1][0]), upper=float(res[2][0]),
         method=f"stratified-ratio+{_label(interval)}", n=len(z),
         numerator=int((y * z).sum()), denominator=int(z.sum()),
-        variance=float(var[0]), n_effective=float(res[3][0]),
+        variance=float(var[0]), n_effective=float(res[3][0]), df=float(df), n_kish=kish,
     )
 
 
@@ -111,8 +138,8 @@ def ht_ratio(y, z, pi, level: float = 0.95, interval: str = "wilson") -> RatioRe
     """Poisson sample with inclusion probabilities ``pi``: Horvitz-Thompson ratio with FPC.
 
     >>> r = ht_ratio([1, 0, 1, 1], [1, 1, 1, 1], [0.5, 0.5, 0.1, 0.1])
-    >>> round(r.estimate, 3)
-    0.917
+    >>> round(r.estimate, 3), round(r.n_kish, 2)
+    (0.917, 2.77)
     """
     y, z = _binary(y), _binary(z)
     pi = np.asarray(pi, dtype=float)
@@ -120,14 +147,45 @@ def ht_ratio(y, z, pi, level: float = 0.95, interval: str = "wilson") -> RatioRe
         raise ValueError("inclusion probabilities must be in (0, 1]")
     sums = ht_sums(y[None, :], z[None, :], pi)
     est, var = ht_totals(sums)
-    res = finish_ratio(est, var, np.array([max(len(y) - 1, 1)]), level, interval,
-                       m=np.array([z.sum()]))
+    inside = z != 0
+    m = int(inside.sum())
+    kish = kish_n(1 / pi[inside])
+    res = finish_ratio(est, var, np.array([max(m - 1, 1)]), level, interval,
+                       m=np.array([m]), n_kish=np.array([kish]))
     return RatioResult(
         estimate=float(res[0][0]), lower=float(res[1][0]), upper=float(res[2][0]),
         method=f"ht-ratio+{_label(interval)}", n=len(z),
         numerator=int((y * z).sum()), denominator=int(z.sum()),
-        variance=float(var[0]), n_effective=float(res[3][0]),
+        variance=float(var[0]), n_effective=float(res[3][0]), df=float(max(m - 1, 1)),
+        n_kish=kish,
     )
+
+
+def small_sample_warnings(r: RatioResult) -> list[str]:
+    """The warning a reader must see beside a figure resting on few decisions.
+
+    >>> small_sample_warnings(srs_ratio([1] * 12, [1] * 12))[0][:40]
+    "only 12 decided records in this figure's"
+    """
+    if r.denominator < SMALL_DOMAIN:
+        return [f"only {r.denominator} decided records in this figure's denominator (fewer "
+                f"than {SMALL_DOMAIN}): read it as an indication, not a measurement"]
+    if r.n_effective is not None and r.n_effective < SMALL_DOMAIN:
+        return [f"effective sample size {r.n_effective:.0f} (fewer than {SMALL_DOMAIN}, from "
+                f"{r.denominator} decided records and the design's weights): read it as an "
+                "indication, not a measurement"]
+    return []
+
+
+def kish_n(weights) -> float:
+    """Kish's effective number of records for unequally weighted ones: (sum w)^2 / sum w^2.
+
+    >>> kish_n([1, 1, 1, 1]), round(kish_n([1, 1, 1, 9]), 2)
+    (4.0, 1.71)
+    """
+    w = np.asarray(weights, float)
+    ss = float((w * w).sum())
+    return float(w.sum() ** 2 / ss) if ss > 0 else 0.0
 
 
 # -- vectorised cores (shared with benchmarks/bench_coverage.py) --------------------------------
@@ -178,19 +236,30 @@ def ht_totals(sums):
     return R, np.maximum(var, 0.0)
 
 
-def finish_ratio(R, var, df, level: float, interval: str, m):
+def finish_ratio(R, var, df, level: float, interval: str, m, n_kish=None):
     """Turn (ratio, variance) into an interval; returns (R, lower, upper, n_eff) arrays.
 
-    ``m`` is the unweighted number of sampled records in the denominator; it is the effective
-    sample size used when the estimated variance is 0 (every record agreed).
+    ``m`` is the unweighted number of sampled records in the denominator and ``df`` the
+    degrees of freedom of the figure's domain (``m - H_d``). The effective sample size is
+    ``R (1 - R) / V`` times Korn and Graubard's ``(t_{m-1} / t_df)^2``; when the variance is 0
+    (every record agreed) it is ``n_kish`` (Kish's weighted count; ``m`` if not given) times the
+    same factor.
+
+    >>> R, lo, hi, n_eff = finish_ratio(0.9, 0.0009, 10, 0.95, "wilson", 100)
+    >>> round(float(n_eff[0]), 1)  # 100 records in 90 strata: 10 degrees of freedom
+    79.3
     """
     R, var = np.atleast_1d(np.asarray(R, float)), np.atleast_1d(np.asarray(var, float))
     m = np.atleast_1d(np.asarray(m, float))
+    df = np.atleast_1d(np.asarray(df, float))
+    fallback = m if n_kish is None else np.atleast_1d(np.asarray(n_kish, float))
     with np.errstate(divide="ignore", invalid="ignore"):
-        n_eff = np.where(var > 0, R * (1 - R) / var, m)
+        n_eff = np.where(var > 0, R * (1 - R) / var, fallback)
+        kg = (t_quantile(level, np.maximum(m - 1, 1)) / t_quantile(level, np.maximum(df, 1)))
+        n_eff = n_eff * np.asarray(kg, float) ** 2
     n_eff = np.where(np.isfinite(n_eff), n_eff, 0.0)
     if interval == "linearised":
-        lo, hi = _linearised(R, var, np.atleast_1d(df), level)
+        lo, hi = _linearised(R, var, df, level)
     elif interval == "wilson":
         lo, hi = wilson(R * n_eff, n_eff, level)
     elif interval == "clopper-pearson":

@@ -23,20 +23,32 @@ class it was recorded with, else the strand its call type maps to; a rape record
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from crimeaudit.audit.decisions import latest_decisions
+from crimeaudit.audit.agreement import agreement_figures
+from crimeaudit.audit.decisions import VOCABULARY, latest_decisions
 from crimeaudit.audit.design import Sample, load_sample
 from crimeaudit.audit.errors import AuditError
-from crimeaudit.audit.estimators import ht_ratio, srs_ratio, stratified_ratio
+from crimeaudit.audit.estimators import (
+    SMALL_DOMAIN,
+    RatioResult,
+    ht_ratio,
+    small_sample_warnings,
+    srs_ratio,
+    stratified_ratio,
+)
 from crimeaudit.audit.figures_store import load_run, store_run
+from crimeaudit.audit.misclassification import two_phase_ratio
 from crimeaudit.audit.ppi_project import estimate_ppi
 from crimeaudit.audit.results import AuditEstimates
 from crimeaudit.audit.review import linked_crimes
-from crimeaudit.audit.unrecorded import recorded_last_year, unrecorded_from_rate
+from crimeaudit.audit.unrecorded import frame_facts, unrecorded_estimate
 from crimeaudit.model.figures import Estimate
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.files import write_text
 from crimeaudit.store.project import project_verb
 
 MEASURES = (
@@ -53,21 +65,22 @@ METHODS = ("auto", "wilson", "clopper-pearson", "linearised", "ppi")
 BY = ("strand", "division")
 
 
+
 def record_table(project, sample: Sample, decisions: pd.DataFrame) -> pd.DataFrame:
-    """One row per decided sampled record with design columns, decisions and its offence code."""
+    """One row per decided sampled record with design columns, decisions, its offence code and
+    whether any crime record is linked to it (``has_crime``, the linkage's answer)."""
     recs = sample.records.merge(decisions.drop(columns=["sample_id", "record_type"]),
                                 on="record_id", how="inner")
     crimes = linked_crimes(project, sample)
     if len(crimes):
-        crimes = crimes.assign(
-            _rank=crimes.offence_code.map(
-                lambda c: project.codes.offences[c].seriousness_rank
-                if c in project.codes.offences else -1)
-        ).sort_values(["record_id", "_rank"], ascending=[True, False], kind="stable")
+        ranks = {c: o.seriousness_rank for c, o in project.codes.offences.items()}
+        crimes = crimes.assign(_rank=crimes.offence_code.map(ranks).fillna(-1)).sort_values(
+            ["record_id", "_rank"], ascending=[True, False], kind="stable")
         main = crimes.groupby("record_id").offence_code.first()
     else:
         main = pd.Series(dtype=str)
     recs["recorded_code"] = recs.record_id.map(main)
+    recs["has_crime"] = recs.record_id.isin(main.index)
     recs["code"] = recs.correct_class.where(recs.correct_class.notna(), recs.recorded_code)
     return recs
 
@@ -90,25 +103,29 @@ def _domains(project, recs: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str
     out = [("all", np.ones(len(recs)))]
     codes = project.codes
     if "strand" in by:
-        def strands(row) -> list[str]:
-            if isinstance(row.code, str) and row.code in codes.offences:
-                return codes.strands_of(row.code)
-            return codes.ancestry(row.strand)  # no class: the strand of its call type
-
-        member = [set(strands(r)) for r in recs.itertuples(index=False)]
+        # A record's strands: those of its class (auditor's, else recorded), else those of
+        # the strand its call type maps to.
+        known = recs.code.where(recs.code.isin(list(codes.offences)))
+        key = np.where(known.notna(), "c:" + known.fillna("").astype(str),
+                       "s:" + recs.strand.astype(str))
+        member = {k: set(codes.strands_of(k[2:]) if k.startswith("c:")
+                         else codes.ancestry(k[2:])) for k in set(key)}
         for s in codes.strands:
             if s == "all":
                 continue
-            d = np.array([s in m for m in member], dtype=float)
+            inside = {k for k, m in member.items() if s in m}
+            d = np.isin(key, list(inside)).astype(float)
             if d.any():
                 out.append((s, d))
     if "division" in by:
-        for div in sorted(recs.division.astype(str).unique()):
-            out.append((f"division={div}", (recs.division.astype(str) == div).to_numpy(float)))
+        div = recs.division.astype(str).to_numpy()
+        for g in sorted(set(div)):
+            out.append((f"division={g}", (div == g).astype(float)))
     return out
 
 
-def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str):
+def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str
+           ) -> RatioResult:
     kind = sample.design.kind
     interval = "wilson" if method == "auto" else method
     if kind == "srs":
@@ -118,6 +135,60 @@ def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str):
         return stratified_ratio(y, z, recs.stratum.to_numpy(), sample.population, level,
                                 interval)
     return ht_ratio(y, z, recs.inclusion_probability.to_numpy(), level, interval)
+
+
+def _design_warnings(sample: Sample, recs: pd.DataFrame) -> list[str]:
+    """What every figure of the run must carry: partial review, strata without decisions."""
+    out = []
+    undecided = len(sample) - len(recs)
+    if undecided:
+        out.append(
+            f"only {len(recs)} of {len(sample)} sampled records are decided: the interval "
+            "assumes the undecided ones are like the decided ones, which is not known")
+    if sample.design.kind == "stratified":
+        decided = recs.stratum.astype(str).value_counts()
+        total = sum(sample.population.values())
+        empty = sorted(h for h in sample.population if decided.get(h, 0) == 0)
+        if empty:
+            left = sum(sample.population[h] for h in empty)
+            out.append(
+                f"strata with no decided record: {', '.join(empty)} ({left:,} of {total:,} "
+                "frame records): every figure describes the other strata only")
+        single = sorted(h for h in sample.population if decided.get(h, 0) == 1)
+        if single:
+            out.append(f"strata with one decided record add no variance: {', '.join(single)}"
+                       " (the interval may be too narrow)")
+    return out
+
+
+def _small_domain(r: RatioResult) -> list[str]:
+    return small_sample_warnings(r)
+
+
+def _estimate_of(measure: str, scope: str, r: RatioResult, level: float, sample: Sample,
+                 notes: list[str], warnings: list[str]) -> Estimate:
+    return Estimate(
+        measure=measure, scope=scope, estimate=r.estimate, lower=r.lower, upper=r.upper,
+        level=level, method=r.method, n=int(r.denominator), numerator=r.numerator,
+        denominator=r.denominator, notes="; ".join(notes), se=r.se,
+        n_effective=None if r.n_effective is None else round(float(r.n_effective), 3),
+        sample_id=sample.sample_id, warnings=tuple(warnings + _small_domain(r)),
+        extra={"design": sample.design.kind, "records_in_sample": r.n,
+               **({"df": r.df} if r.df is not None else {}), **r.extra},
+    )
+
+
+def _oracle_error_rates(recs: pd.DataFrame) -> list[float]:
+    """The error rates the oracle auditor was run with, from its decisions' batches (or the
+    labels of earlier versions), so the report can state them whatever they are."""
+    rates = set()
+    for src, batch in zip(recs.source.astype(str), recs.batch.astype(str), strict=True):
+        if not src.startswith("oracle"):
+            continue
+        m = (re.match(r"oracle-(\d+(?:\.\d+)?(?:e-?\d+)?)-", batch)
+             or re.search(r"error rate (\d+(?:\.\d+)?(?:e-?\d+)?)", src))
+        rates.add(float(m.group(1)) if m else 0.0)
+    return sorted(rates)
 
 
 @project_verb
@@ -130,7 +201,10 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     The figures are stored in the project (tables ``estimate_runs`` and ``estimates``, see
     :mod:`crimeaudit.audit.figures_store`) unless ``write`` is false, beside those of other
     samples and methods, and exported to ``reports/estimates-<sample>-<method>.json``; the
-    returned object is read back from the store.
+    returned object is read back from the store. Where the sample has blind second reviews,
+    the agreement figures (:mod:`crimeaudit.audit.agreement`) and the recording rate corrected
+    for auditor error (``recording_rate_adjusted``, :mod:`crimeaudit.audit.misclassification`)
+    come too.
     """
     by = tuple(by)
     bad = [b for b in by if b not in BY]
@@ -157,14 +231,15 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     doms = _domains(project, recs, by)
     undecided = len(sample) - len(recs)
     cannot = int((recs.should_record == "cannot_tell").sum())
-    notes, warnings = [], []
+    notes: list[str] = []
+    warnings = _design_warnings(sample, recs)
     if undecided:
         notes.append(f"{undecided} of {len(sample)} sampled records have no decision yet")
-        warnings.append(
-            f"only {len(recs)} of {len(sample)} sampled records are decided: the interval "
-            "assumes the undecided ones are like the decided ones, which is not known")
     if cannot:
         notes.append(f"{cannot} records judged cannot_tell are left out")
+    double = _double_review(project, sample, recs, level) if sample.design.frame == \
+        "incidents" else None
+    facts = frame_facts(project, sample.design) if sample.design.frame == "incidents" else None
     estimates: list[Estimate] = []
     with prog.task("Estimating", total=len(doms) * len(measures)) as advance:
         for scope, d in doms:
@@ -174,21 +249,25 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                 if (z * d).sum() == 0:
                     continue
                 r = _ratio(sample, recs, y * d, z * d, level, method)
-                estimates.append(Estimate(
-                    measure=measure, scope=scope, estimate=r.estimate, lower=r.lower,
-                    upper=r.upper, level=level, method=r.method, n=int(r.denominator),
-                    numerator=r.numerator, denominator=r.denominator,
-                    notes="; ".join(notes), se=r.se,
-                    n_effective=None if r.n_effective is None
-                    else round(float(r.n_effective), 3),
-                    sample_id=sample.sample_id,
-                    warnings=tuple(warnings + _small_domain(r)),
-                    extra={"design": sample.design.kind, "records_in_sample": r.n},
-                ))
+                extra_notes, extra_warn = [], []
+                if double is not None:
+                    extra_warn = double["warn"][measure]
+                else:
+                    extra_notes = ["no double review was done: auditor error is not measured "
+                                   "and not in the interval"]
+                plain = _estimate_of(measure, scope, r, level, sample, notes + extra_notes,
+                                     warnings + extra_warn)
+                estimates.append(plain)
+                if double is not None:
+                    estimates.append(_adjusted(sample, measure, recs, double, d, scope, plain,
+                                               level, warnings))
             rate = next((e for e in estimates if e.measure == "recording_rate"
                          and e.scope == scope), None)
-            if rate is not None and sample.design.frame == "incidents":
-                estimates.append(_unrecorded(project, rate, scope))
+            if rate is not None and facts is not None:
+                estimates.append(unrecorded_estimate(sample, recs, d, scope, rate, facts,
+                                                     level, method))
+    if double is not None:
+        estimates += double["figures"]
     result = AuditEstimates(
         estimates=estimates, design=sample.design.to_dict() | {"kind": sample.design.kind},
         level=level, method=method, sample_id=sample.sample_id,
@@ -198,7 +277,10 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
         decisions={"decided": int(len(recs)), "undecided": int(undecided),
                    "cannot_tell": cannot,
                    "auditors": sorted(set(recs.auditor.dropna().astype(str))),
-                   "sources": sorted(set(recs.source.dropna().astype(str)))},
+                   "sources": sorted({"oracle" if s.startswith("oracle") else s
+                                      for s in recs.source.dropna().astype(str)}),
+                   "oracle_error_rates": _oracle_error_rates(recs),
+                   "double_review": None if double is None else double["summary"]},
     )
     project.log_run("estimate", params={"sample_id": sample.sample_id, "by": list(by),
                                         "level": level, "method": method},
@@ -206,39 +288,95 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     return write_estimates(project, result) if write else result
 
 
-#: Below this many records in a measure's denominator a figure is flagged: its interval rests
-#: on very few decisions (and a design-based variance of 0 is then common).
-SMALL_DOMAIN = 30
+# -- double review: agreement and the rate corrected for auditor error ---------------------------
 
 
-def _small_domain(r) -> list[str]:
-    if r.denominator < SMALL_DOMAIN:
-        return [f"only {r.denominator} decided records in this figure's denominator (fewer "
-                f"than {SMALL_DOMAIN}): read it as an indication, not a measurement"]
-    return []
+#: The questions each measure's figure rests on (its auditor error is measured on them).
+QUESTIONS_OF = {
+    "recording_rate": ("should_record", "recorded"),
+    "timeliness": ("should_record", "recorded", "within_time_limit"),
+    "classification_accuracy": ("should_record", "recorded", "correctly_classified"),
+    "cancellation_wrong": ("cancellation_valid",),
+    "victim_told": ("victim_told",),
+}
 
 
-def _unrecorded(project, rate: Estimate, scope: str) -> Estimate:
-    strand, division = None, None
-    if scope.startswith("division="):
-        division = scope.split("=", 1)[1]
-    elif scope != "all":
-        strand = scope
-    count, info = recorded_last_year(project, strand, division)
-    u, lo, hi = unrecorded_from_rate(count, rate.estimate, rate.lower, rate.upper)
-    # Delta method: dU/dr = -C / r^2, so se(U) = C se(r) / r^2 (the interval is not symmetric:
-    # it is U at the rate's interval endpoints).
-    se = (count * rate.se / rate.estimate ** 2
-          if rate.se is not None and rate.estimate > 0 else None)
-    note = f"{count:,.0f} crimes recorded in 12 months"
-    if info.get("scaled"):
-        note += f" (scaled up from {info['days_covered']:g} days of data)"
+def _double_review(project, sample: Sample, recs: pd.DataFrame, level: float) -> dict | None:
+    second = latest_decisions(project, sample.sample_id, review="second")
+    if second.empty:
+        return None
+    first = latest_decisions(project, sample.sample_id, review="first")
+    adjudicated = latest_decisions(project, sample.sample_id, review="adjudication")
+    figures = agreement_figures(first, second, adjudicated, level, sample.sample_id)
+    f = first.set_index("record_id")
+    sec = second.set_index("record_id")
+    both = sec.index.intersection(f.index)
+    questions = [q for q in VOCABULARY if q in f and q in sec]
+    fa = f.loc[both, questions].astype(object).where(f.loc[both, questions].notna(), None)
+    sa = sec.loc[both, questions].astype(object).where(sec.loc[both, questions].notna(), None)
+    differ = pd.DataFrame(fa.to_numpy() != sa.to_numpy(), index=both, columns=questions)
+    adjudged = both.isin(adjudicated.record_id) if len(adjudicated) else np.zeros(len(both),
+                                                                                  bool)
+    # A double-reviewed record is validated when its reviews agree or a lead adjudicated it.
+    validated = set(both[~differ.any(axis=1).to_numpy() | adjudged])
+    unresolved = len(both) - len(validated)
+    first_recs = record_table(project, sample, first[first.record_id.isin(recs.record_id)])
+    first_recs = first_recs.set_index("record_id").reindex(recs.record_id).reset_index()
+    summary = {"records": int(len(both)), "share": round(len(both) / max(len(recs), 1), 4),
+               "disagreements": int(differ[["should_record", "recorded"]].any(axis=1).sum()),
+               "disagreements_by_question": {q: int(differ[q].sum()) for q in questions},
+               "validated": len(validated), "unresolved": unresolved}
+    warn: dict[str, list[str]] = {}
+    for measure, qs in QUESTIONS_OF.items():
+        qs = [q for q in qs if q in differ]
+        k = int(differ[qs].any(axis=1).sum()) if qs else 0
+        warn[measure] = []
+        if k:
+            warn[measure].append(
+                f"the first and a blind second review disagreed on {' or '.join(qs)} for {k} "
+                f"of {len(both)} double-reviewed records: this interval leaves auditor error "
+                f"out; {measure}_adjusted corrects for it")
+        if unresolved:
+            warn[measure].append(f"{unresolved} double-reviewed records disagree and are not "
+                                 "adjudicated yet")
+    # The second review may be likelier for some first answers (the oracle double-reviews
+    # every finding): the correction weights by the share double-reviewed per answer.
+    finding = ((first_recs.should_record == "yes") & (first_recs.recorded == "no")).to_numpy()
+    return {"figures": figures, "first": _indicators(first_recs), "finding": finding,
+            "current": _indicators(recs),
+            "validated": recs.record_id.isin(validated).to_numpy(),
+            "summary": summary, "warn": warn}
+
+
+def _adjusted(sample: Sample, measure: str, recs: pd.DataFrame, double: dict, d: np.ndarray,
+              scope: str, plain: Estimate, level: float, warnings: list[str]) -> Estimate:
+    y2, z2 = double["current"][measure]
+    y1, z1 = double["first"][measure]
+    v = double["validated"]
+    kind = sample.design.kind
+    if kind == "pps":
+        r = two_phase_ratio(y1 * d, z1 * d, y2 * d, z2 * d, v,
+                            pi=recs.inclusion_probability.to_numpy(), level=level,
+                            groups=double["finding"])
+    else:
+        r = two_phase_ratio(y1 * d, z1 * d, y2 * d, z2 * d, v,
+                            strata=recs.stratum.to_numpy(), population=sample.population,
+                            level=level, groups=double["finding"])
+    own = list(warnings)
+    n_checked = int((v * np.maximum(z1, z2) * d).sum())
+    if n_checked < SMALL_DOMAIN:
+        own.append(f"only {n_checked} double-reviewed records in this figure's denominator: "
+                   "the correction for auditor error rests on very few")
     return Estimate(
-        measure="unrecorded_per_year", scope=scope, estimate=u, lower=lo, upper=hi,
-        level=rate.level, method=f"C(1-r)/r at the {rate.method} interval",
-        n=rate.n, unit="crimes", notes=note, se=se, n_effective=rate.n_effective,
-        sample_id=rate.sample_id, warnings=rate.warnings,
-        extra={"recorded_12m": count, **info, "rate": rate.estimate},
+        measure=f"{measure}_adjusted", scope=scope, estimate=r.estimate, lower=r.lower,
+        upper=r.upper, level=level, method=r.method, n=plain.n, numerator=plain.numerator,
+        denominator=plain.denominator, se=r.se,
+        n_effective=None if r.n_effective is None else round(float(r.n_effective), 3),
+        sample_id=sample.sample_id, warnings=tuple(own + _small_domain(r)),
+        notes=(f"corrected for auditor error measured on {double['summary']['records']} "
+               f"blind double reviews ({double['summary']['validated']} resolved); "
+               f"{r.extra['corrected_records']} records here changed on review"),
+        extra={"design": kind, "df": r.df, **r.extra},
     )
 
 
@@ -251,7 +389,7 @@ def write_estimates(project, result: AuditEstimates) -> AuditEstimates:
     run_id = store_run(project, result)
     stored = load_run(project, run_id)
     name = f"estimates-{stored.sample_id}-{stored.method}.json"
-    (project.folder("reports") / name).write_text(stored.to_json() + "\n", encoding="utf-8")
+    write_text(project.folder("reports") / name, stored.to_json() + "\n")  # no link followed
     return stored
 
 

@@ -15,6 +15,17 @@ first such record's ``recorded_at`` with the incident's ``reported_at`` and the 
 own (no incident reference) whose true incident is in the incident log is judged
 ``cannot_tell`` with a note: that crime is already audited through its incident, and counting it
 twice would bias the rate upwards.
+
+**Double review** (``second_share`` > 0): every finding of the first review (should have been
+recorded, was not) and a random share of the other sampled records (seeded) are reviewed
+again by an independent oracle with the same error rate, blind to the first review
+(``review = "second"`` rows), and every record on which the two disagree is adjudicated from the
+truth (``review = "adjudication"``), as a lead auditor would resolve it. ``crimeaudit estimate``
+then reports the auditors' agreement and a rate corrected for auditor error
+(:mod:`crimeaudit.audit.agreement`, :mod:`crimeaudit.audit.misclassification`).
+
+The decisions' source is ``oracle`` and their batch ``oracle-<error rate>-<seed>``, so the
+report can state the error rate whatever it is.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crimeaudit.audit.decisions import VOCABULARY
+from crimeaudit.audit.decisions import DECISION_COLUMNS, VOCABULARY, append_decisions
 from crimeaudit.audit.design import load_sample
 from crimeaudit.audit.errors import AuditError
 from crimeaudit.audit.review import (
@@ -42,10 +53,18 @@ def _yn(b) -> str:
 
 @project_verb
 def oracle_review(project, sample_id: str | None = None, error_rate: float = 0.0,
-                  seed: int = 0, progress: Progress | None = None) -> ImportResult:
-    """Decide every record of a sample from the ground truth and store the decisions."""
+                  seed: int = 0, progress: Progress | None = None,
+                  second_share: float = 0.0) -> ImportResult:
+    """Decide every record of a sample from the ground truth and store the decisions.
+
+    ``error_rate`` flips each yes/no decision with that probability (seeded by ``seed``);
+    ``second_share`` > 0 adds a blind second review of that share of the records and an
+    adjudication of every disagreement (see the module docstring).
+    """
     if not 0 <= error_rate <= 1:
         raise AuditError(f"error rate must be between 0 and 1, not {error_rate}")
+    if not 0 <= second_share <= 1:
+        raise AuditError(f"second-review share must be between 0 and 1, not {second_share}")
     eng = project.engine
     for t in ("truth_incidents", "truth_crimes"):
         if not eng.has_table(t) or eng.count(t) == 0:
@@ -55,13 +74,67 @@ def oracle_review(project, sample_id: str | None = None, error_rate: float = 0.0
             )
     sample = load_sample(project, sample_id)
     prog = resolve(progress)
+    cancelled = cancelled_records(project, sample)
     with prog.task(f"Oracle reviewing {len(sample)} records", total=None):
-        rows = _decide(project, sample, error_rate, seed)
-        clean = validate_rows(rows, sample, cancelled_records(project, sample), project.codes,
-                              "oracle", auditor="oracle")
-    label = "oracle" if not error_rate else f"oracle (error rate {error_rate:g}, seed {seed})"
-    return store_decisions(project, clean, source=label, batch=f"oracle-{error_rate:g}-{seed}",
-                           log_params={"oracle_error_rate": error_rate, "oracle_seed": seed})
+        truth = _decide(project, sample, 0.0, seed)
+        rows = [(line, dict(d)) for line, d in truth]
+        if error_rate:
+            _flip(rows, error_rate, seed)
+        clean = validate_rows(rows, sample, cancelled, project.codes, "oracle",
+                              auditor="oracle")
+    batch = f"oracle-{error_rate:g}-{seed}"
+    result = store_decisions(project, clean, source="oracle", batch=batch,
+                             log_params={"oracle_error_rate": error_rate, "oracle_seed": seed,
+                                         "oracle_second_share": second_share})
+    if second_share:
+        second, adjudicated = double_review(rows, truth, second_share, error_rate, seed)
+        for kind, part in (("second", second), ("adjudication", adjudicated)):
+            if part:
+                frame = validate_rows(part, sample, cancelled, project.codes, "oracle",
+                                      auditor=f"oracle-{kind}", corrections=True)
+                append_decisions(project, frame, source="oracle", batch=f"{batch}-{kind}",
+                                 review=kind)
+        project.log_run("review oracle second", params={
+            "sample_id": sample.sample_id, "oracle_error_rate": error_rate,
+            "oracle_seed": seed, "oracle_second_share": second_share},
+            counts={"second": len(second), "adjudicated": len(adjudicated)})
+    return result
+
+
+def double_review(first: list, truth: list, share: float, error_rate: float, seed: int
+                  ) -> tuple[list, list]:
+    """A blind second review and the adjudications.
+
+    ``first`` and ``truth`` are the oracle's rows (line, decision dict) in the sample's order:
+    the first review as stored, and the truth. Reviewed a second time: every *finding* (a
+    record the first review says should have been recorded and was not: the errors that move
+    the rate most sit there, and an inspectorate checks each finding anyway) and a random
+    ``share`` of the other records. The second reviewer errs independently at the same
+    ``error_rate``; a record is adjudicated (from the truth) when the two reviews differ on
+    any decision. Returns (second-review rows, adjudication rows).
+
+    >>> t = [(i + 2, {"record_id": f"I{i}", "should_record": "yes",
+    ...               "recorded": "no" if i < 5 else "yes"}) for i in range(100)]
+    >>> second, adj = double_review(t, t, 0.1, 0.0, seed=1)
+    >>> len(second), len(adj)  # the 5 findings and 10 of the other 95
+    (15, 0)
+    """
+    rng = np.random.default_rng([seed, 2])
+    finding = [d.get("should_record") == "yes" and d.get("recorded") == "no"
+               for _, d in first]
+    others = [i for i, f in enumerate(finding) if not f]
+    k = int(round(share * len(others)))
+    picked = rng.choice(len(others), size=k, replace=False).tolist() if k else []
+    chosen = sorted([i for i, f in enumerate(finding) if f] + [others[j] for j in picked])
+    second = [(truth[i][0], dict(truth[i][1])) for i in chosen]
+    if error_rate:
+        _flip(second, error_rate, [seed, 3])
+    adjudicated = []
+    for (line, d2), i in zip(second, chosen, strict=True):
+        d1 = first[i][1]
+        if any(d1.get(c) != d2.get(c) for c in DECISION_COLUMNS):
+            adjudicated.append((line, dict(truth[i][1])))
+    return second, adjudicated
 
 
 def _decide(project, sample, error_rate: float, seed: int) -> list[tuple[int, dict[str, str]]]:
@@ -161,7 +234,7 @@ def _strand_code(codes, strand: str) -> str:
     return inside[0] if inside else next(iter(codes.offences))
 
 
-def _flip(rows, error_rate: float, seed: int) -> None:
+def _flip(rows, error_rate: float, seed) -> None:
     """Flip each yes/no decision with probability ``error_rate`` (the auditor's mistakes)."""
     rng = np.random.default_rng(seed)
     binary = [c for c, allowed in VOCABULARY.items() if set(allowed) == {"yes", "no"}]
@@ -172,4 +245,4 @@ def _flip(rows, error_rate: float, seed: int) -> None:
                 d[col] = "no" if d[col] == "yes" else "yes"
 
 
-__all__ = ["oracle_review"]
+__all__ = ["double_review", "oracle_review"]

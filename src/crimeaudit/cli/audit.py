@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from crimeaudit.cli.common import (
     open_project,
     print_json,
     progress,
+    styled,
 )
 
 
@@ -140,13 +142,56 @@ def register(app: typer.Typer) -> None:
         auditor: str = typer.Option(None, help="Auditor for rows with an empty auditor column."),
         corrections: bool = typer.Option(
             False, help="The sheet corrects some records only (no row needed for the others)."),
+        force: bool = typer.Option(
+            False, "--force", help="Import even if newer decisions exist on the sheet's records "
+                                   "(they are superseded; the default refuses a stale sheet)."),
+        json_out: bool = typer.Option(False, "--json", help="Print what was stored as JSON."),
     ) -> None:
-        """Validate a completed sheet and store its decisions (all or nothing)."""
+        """Validate a completed sheet and store its decisions (all or nothing).
+
+        Blank rows are records not yet reviewed, so a partly done sheet imports. A sheet
+        exported before newer decisions on its records is refused unless --force.
+        """
         from crimeaudit.audit import import_review
+        from crimeaudit.cli.inputs import check_review_sheet
+
+        with handle_errors():
+            check_review_sheet(sheet)
+        with open_project(directory) as p:
+            r = import_review(p, sheet, sample_id, auditor, corrections,
+                              progress=None if json_out else progress(), force=force)
+            if json_out:
+                print_json(dataclasses.asdict(r))
+                return
+            console.print(r.summary())
+
+    @app.command("status")
+    def status(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Each sample's progress: decided, undecided, cannot tell, by auditor."""
+        from crimeaudit.audit.status import audit_status
 
         with open_project(directory) as p:
-            r = import_review(p, sheet, sample_id, auditor, corrections, progress=progress())
-            console.print(r.summary())
+            df = audit_status(p)
+        if json_out:
+            print_json(df.to_dict("records"))
+            return
+        if df.empty:
+            console.print("No sample has been drawn yet: crimeaudit sample DIR --seed N")
+            return
+        # Fits 80 columns: ids and counts never wrap; only the auditor list may.
+        t = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        for col in ("sample", "frame", "size", "decided", "undecided", "cannot tell",
+                    "2nd reviews", "by auditor"):
+            t.add_column(col, no_wrap=col != "by auditor",
+                         justify="left" if col in ("sample", "frame", "by auditor") else "right")
+        for r in df.itertuples(index=False):
+            who = ", ".join(f"{k} {v}" for k, v in r.by_auditor.items()) or "-"
+            t.add_row(r.sample_id, r.frame, str(r.size), str(r.decided), str(r.undecided),
+                      str(r.cannot_tell), str(r.second_reviews), who)
+        console.print(t)
 
     @review.command("oracle")
     def review_oracle(
@@ -186,7 +231,8 @@ def register(app: typer.Typer) -> None:
             # A figure quoted without its caveat is a wrong figure: show every warning here too.
             for e in res.estimates:
                 for warning in e.warnings:
-                    err_console.print(f"[yellow]warning[/] {e.measure} ({e.scope}): {warning}")
+                    err_console.print(styled(("warning", "yellow"),
+                                             f" {e.measure} ({e.scope}): {warning}"))
             console.print(f"Stored in the project (run {res.run_id}); exported to "
                           f"{export_path(p, res)}")
 

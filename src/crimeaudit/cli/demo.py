@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import console, handle_errors, progress
+from crimeaudit.cli.common import console, handle_errors, progress, styled
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,6 @@ def register(app: typer.Typer) -> None:
         with handle_errors():
             r = run_demo(out, incidents=incidents, seed=seed, sample_size=sample_size,
                          oracle_error_rate=error_rate, progress=progress())
-        console.print(f"\n[bold]{r.headline}[/]\n", highlight=False)
+        console.print(styled("\n", (str(r.headline), "bold"), "\n"), highlight=False)
         console.print(f"Report: {r.report.resolve()}\nFigures: {r.report_json.resolve()}\n"
                       f"Project: {r.project.resolve()}", highlight=False)

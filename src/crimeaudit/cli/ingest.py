@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from crimeaudit.cli.common import console, handle_errors, open_project, print_json, progress
+from crimeaudit.cli.inputs import check_ingest_file
 from crimeaudit.ingestion import (
     ingest,
     ingested_files,
@@ -31,6 +32,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
         """Load files into the project's store; every row is loaded or quarantined."""
+        with handle_errors():
+            for f in files:
+                check_ingest_file(f)
         with open_project(directory) as project:
             report = ingest(project, profile, list(files), progress=progress(), table=table)
         if as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import console
+from crimeaudit.cli.common import console, handle_errors, styled
 from crimeaudit.store import Project
 
 
@@ -21,11 +21,15 @@ def register(app: typer.Typer) -> None:
         confidence_level: float = typer.Option(0.95, help="Confidence level of every interval."),
     ) -> None:
         """Create an audit project: a folder with the embedded store, settings and a run log."""
-        p = Project.init(
-            directory, name=name, timeliness_hours=timeliness_hours,
-            confidence_level=confidence_level,
-        )
-        p.log_run("init", params={"name": p.config.name})
-        p.close()
-        console.print(f"Created audit project [bold]{p.config.name}[/] in {directory}")
+        with handle_errors():
+            p = Project.init(
+                directory, name=name, timeliness_hours=timeliness_hours,
+                confidence_level=confidence_level,
+            )
+            try:
+                p.log_run("init", params={"name": p.config.name})
+            finally:
+                p.close()
+        console.print(styled("Created audit project ", (p.config.name, "bold"),
+                             f" in {directory}"))
         console.print(f"Next: crimeaudit ingest {directory} --profile canonical FILE...")

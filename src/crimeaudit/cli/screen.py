@@ -14,7 +14,14 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from crimeaudit.cli.common import UserError, console, open_project, print_json, progress
+from crimeaudit.cli.common import (
+    UserError,
+    console,
+    handle_errors,
+    open_project,
+    print_json,
+    progress,
+)
 
 HELP = """Screen every incident: P(a crime should have been recorded), the likely class, and why.
 
@@ -159,7 +166,10 @@ def _say(json_: bool, data: dict, text: str) -> None:
 
 def _table(df, out: Path | None, json_: bool) -> None:
     if out:
-        df.to_csv(out, index=False)
+        from crimeaudit.store.files import open_for_write
+
+        with handle_errors(), open_for_write(out, newline="") as f:
+            df.to_csv(f, index=False)
         console.print(f"wrote {len(df):,} rows to {out}")
     elif json_:
         print_json(df.to_dict(orient="records"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import UserError, console, progress
+from crimeaudit.cli.common import UserError, console, progress, styled
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +48,8 @@ def simulate(
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
     rows = result.manifest["rows"]
-    console.print(f"Simulated scenario [bold]{result.manifest['scenario']}[/] with seed {seed}:")
+    console.print(styled("Simulated scenario ", (str(result.manifest["scenario"]), "bold"),
+                         f" with seed {seed}:"))
     for name, count in rows.items():
         console.print(f"  {name:<24} {count:>10,} rows  {result.files[name]}")
     console.print(f"Manifest: {result.files['manifest']}")
@@ -60,4 +61,4 @@ def scenarios() -> None:
 
     for name in list_scenarios():
         s = load_scenario(name)
-        console.print(f"[bold]{name}[/]: {' '.join(s.description.split())}")
+        console.print(styled((name, "bold"), f": {' '.join(s.description.split())}"))

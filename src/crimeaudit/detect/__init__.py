@@ -1,12 +1,15 @@
 """Detect target-chasing: period-end effects, deferral, downgrading, cancellation patterns,
-threshold bunching, displacement, recording-practice breaks and release differences.
+threshold bunching, displacement, recording-practice breaks, release differences and
+calls-for-service clearances.
 
 Every detector meets one contract (:class:`Detector`: a question, the inputs it needs, named
 settings with defaults, ``run``) and reads the canonical tables (``crimes``, ``incidents``,
 ``classification_changes``, ``counts``) through :class:`DetectInput`, which asks the engine
 for the summaries each test needs. :func:`run_detection` runs every detector the data
 supports (:data:`DETECTORS`) and sets Benjamini-Hochberg q-values across all units and tests;
-:func:`detect_project` is ``crimeaudit detect DIR``. See ``docs/detect.md``.
+:func:`detect_project` is ``crimeaudit detect DIR``. Findings are ranked by evidence and
+effect together, each says its area, measure and date (:mod:`crimeaudit.detect.reading`),
+and ``DetectionRun.for_area`` gives one area's. See ``docs/detect.md``.
 """
 
 from crimeaudit.detect.base import Detector, DetectorSettings, Skips

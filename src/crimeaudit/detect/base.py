@@ -33,6 +33,10 @@ crimeaudit.detect.errors.DetectError: tiny: unknown setting 'min_crime' (setting
 True
 >>> s.notes
 ['strand=rape: fewer than min_crimes=5 crimes (2)']
+>>> s.exclude("serious share, burglary: British Transport Police", "British Transport Police",
+...           "a transport police force")
+>>> s.excluded[0]["reason"]
+'a transport police force'
 """
 
 from __future__ import annotations
@@ -79,10 +83,19 @@ class Skips:
 
     def __init__(self) -> None:
         self.notes: list[str] = []
+        #: Units left out because they cannot be compared at all (not for want of data).
+        self.excluded: list[dict[str, str]] = []
+        #: What a detector measured that is not a finding (e.g. release counts, zeros too).
+        self.facts: dict[str, Any] = {}
 
     def note(self, text: str) -> None:
         """Record a skip that no single threshold explains (e.g. a model that did not fit)."""
         self.notes.append(text)
+
+    def exclude(self, unit: str, area: str, reason: str) -> None:
+        """Leave a unit out of a comparison it cannot take part in, with the reason in words
+        (a transport police force in a comparison of residential burglary, for instance)."""
+        self.excluded.append({"unit": unit, "area": area, "reason": reason})
 
     def fewer(self, settings: DetectorSettings, setting: str, observed: float, what: str,
               unit: str | None = None) -> bool:

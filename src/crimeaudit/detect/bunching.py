@@ -139,13 +139,15 @@ def bunching_tests(
         effect = obs / mu - 1
         rows = [{"value": float(x), "records": int(n)} for x, n in zip(centre, counts,
                                                                         strict=True)]
+        known = data.codes.offences.get(code)
+        name = f"{known.description.lower()} ({code})" if known else f"offence {code}"
         out.append(Finding(
             test=TEST, unit=f"offence={code}: threshold {threshold:g}", effect=effect,
             lower=float(lo), upper=float(hi),
             effect_name=f"excess mass in [{threshold - width:g}, {threshold:g})",
             p_value=p, q_value=float("nan"),
             sentence=(
-                f"{obs:,.0f} offence {code} records had a value just below {threshold:g} "
+                f"{obs:,.0f} records of {name} had a value just below {threshold:g} "
                 f"against {mu:,.0f} expected from a smooth density: {100 * effect:+.0f}% "
                 f"({100 * data.level:.0f}% bootstrap CI {100 * lo:+.0f}% to {100 * hi:+.0f}%)."),
             level=data.level,
@@ -154,8 +156,10 @@ def bunching_tests(
                    f"quasi-Poisson z; bootstrap ({n_boot}) interval; one-sided",
             n=values.n,
             extra={"observed": obs, "expected": mu, "threshold": threshold,
+                   "area": "all", "scale": "relative",
+                   "measure": f"values of {name} recorded just below {threshold:g}",
                    "chart": bar_chart(rows, "value", "records",
-                                      f"Values of offence {code} near {threshold:g}",
+                                      f"Values of {name} near {threshold:g}",
                                       x_type="quantitative")},
         ))
     return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from crimeaudit.detect.base import Detector, DetectorSettings, Skips
-from crimeaudit.detect.downgrading import funnel_findings, plural
+from crimeaudit.detect.downgrading import funnel_findings, plural, strand_words
 from crimeaudit.detect.funnel import standardised_counts
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
@@ -46,10 +46,17 @@ class CancellationSettings(DetectorSettings):
 
 def _rate_sentence(key: str, scope: str):
     def sentence(r) -> str:
-        return (f"{key.capitalize()} {r.unit} cancelled {r.events:,} of {r.n:,} {scope}crimes "
+        return (f"{key.capitalize()} {r.unit} cancelled {r.events:,} of {r.n:,} crimes{scope} "
                 f"({100 * r.rate:.1f}%), against {100 * r.p0:.1f}% expected at the other "
                 f"{plural(key)}' rates for the same strands.")
     return sentence
+
+
+def _reader(key: str, measure: str) -> dict:
+    """What a reader sees: a division is an area; an officer is named in the measure."""
+    if key == "division":
+        return {"area": lambda r: r.unit, "measure": measure}
+    return {"measure": lambda r: f"{measure}, {key} {r.unit}"}
 
 
 def cancellation_tests(data: DetectInput, settings: CancellationSettings | None = None,
@@ -76,7 +83,8 @@ def cancellation_tests(data: DetectInput, settings: CancellationSettings | None 
         out += funnel_findings(
             units, TEST, f"cancellation rate by {key}", "excess cancellation rate", "greater",
             lvl, _rate_sentence(key, ""), min_n=settings.min_crimes_per_unit,
-            min_n_setting="min_crimes_per_unit", n_words="crimes", **common)
+            min_n_setting="min_crimes_per_unit", n_words="crimes",
+            **_reader(key, "share of crimes cancelled"), **common)
     if "division" in keys:
         for s, mem in data.strand_members().items():
             if s == "all":
@@ -87,11 +95,13 @@ def cancellation_tests(data: DetectInput, settings: CancellationSettings | None 
                            unit=f"strand={s}"):
                 continue
             units = standardised_counts(sub, "division", "cancelled", "strand", weight="n")
+            words = strand_words(data, s)
             out += funnel_findings(
                 units, TEST, f"cancellation rate, strand={s}, by division",
                 "excess cancellation rate", "greater", lvl,
-                _rate_sentence("division", f"{s} "), min_n=settings.min_crimes_per_unit,
-                min_n_setting="min_crimes_per_unit", n_words="crimes", **common)
+                _rate_sentence("division", f" of {words}"), min_n=settings.min_crimes_per_unit,
+                min_n_setting="min_crimes_per_unit", n_words="crimes",
+                **_reader("division", f"share of crimes cancelled ({words})"), **common)
     can = c[c["cancelled"] & c["reason"].notna()]
     if data.crime_has("cancellation_reason") and not skips.fewer(
             settings, "min_cancellations_with_reason", int(can["n"].sum()),
@@ -107,7 +117,8 @@ def cancellation_tests(data: DetectInput, settings: CancellationSettings | None 
                     f"for {r.events:,} of {r.n:,} cancellations ({100 * r.rate:.1f}%), "
                     f"against {100 * r.p0:.1f}% expected at the other {plural(key)}' rates "
                     "for the same strands."), min_n=settings.min_cancellations_per_unit,
-                min_n_setting="min_cancellations_per_unit", n_words="cancellations", **common)
+                min_n_setting="min_cancellations_per_unit", n_words="cancellations",
+                **_reader(key, "share of cancellations on AVI grounds"), **common)
     return out
 
 

@@ -26,10 +26,20 @@ END = "<!-- detectors: end -->"
 
 
 def _default(value) -> str:
-    if isinstance(value, tuple):
+    """A default as the table shows it (``|`` escaped: patterns use it; long lists counted).
+
+    >>> print(_default({"a|b": "why"}), _default((("46", 200.0),)), _default(list(range(9))))
+    1 pattern: `a\\|b` [["46", 200]] 9 built-in entries
+    """
+    if isinstance(value, dict):
+        keys = "; ".join(f"`{k}`".replace("|", "\\|") for k in value)
+        return f"{len(value)} pattern{'' if len(value) == 1 else 's'}: {keys}"
+    if isinstance(value, list | tuple):
+        if len(value) > 6:
+            return f"{len(value)} built-in entries"
         return "[" + ", ".join(_default(v) for v in value) + "]"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{value}"'.replace("|", "\\|")
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -42,7 +52,8 @@ def detectors_markdown(detectors: tuple[Detector, ...] = DETECTORS) -> str:
     lines += ["", "| detector | setting | default | meaning |", "|---|---|---|---|"]
     for d in detectors:
         for name, f in d.Settings.model_fields.items():
-            lines.append(f"| `{d.name}` | `{name}` | {_default(f.default)} | "
+            default = f.get_default(call_default_factory=True)
+            lines.append(f"| `{d.name}` | `{name}` | {_default(default)} | "
                          f"{f.description} |")
     return "\n".join(lines)
 

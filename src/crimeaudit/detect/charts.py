@@ -39,8 +39,15 @@ def line_chart(
     x_type: str = "temporal",
     rule_x: Any = None,
     y_title: str | None = None,
+    gaps: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """A line chart of ``y`` over ``x``, optionally one line per ``color`` and a marked date."""
+    """A line chart of ``y`` over ``x``, optionally one line per ``color``, a marked date
+    (``rule_x``, red) and periods the source did not publish (``gaps``, grey bands).
+
+    >>> spec = line_chart([{"t": "2020-01", "n": 3}], "t", "n", "Counts", gaps=["2020-02"])
+    >>> [layer["mark"]["type"] for layer in spec["layer"]]
+    ['line', 'rule']
+    """
     enc: dict[str, Any] = {
         "x": {"field": x, "type": x_type},
         "y": {"field": y, "type": "quantitative", "title": y_title or y},
@@ -55,15 +62,24 @@ def line_chart(
         "width": 420,
         "height": 220,
     }
-    if rule_x is None:
+    if rule_x is None and not gaps:
         spec.update(line)
         return spec
-    rule = {
-        "data": {"values": [{x: rule_x}]},
-        "mark": {"type": "rule", "strokeDash": [4, 3], "color": "firebrick"},
-        "encoding": {"x": {"field": x, "type": x_type}},
-    }
-    spec["layer"] = [line, rule]
+    layers = [line]
+    if gaps:
+        layers.append({
+            "data": {"values": [{x: g, "note": "not published"} for g in gaps]},
+            "mark": {"type": "rule", "strokeWidth": 6, "opacity": 0.3, "color": "grey"},
+            "encoding": {"x": {"field": x, "type": x_type},
+                         "tooltip": [{"field": x}, {"field": "note"}]},
+        })
+    if rule_x is not None:
+        layers.append({
+            "data": {"values": [{x: rule_x}]},
+            "mark": {"type": "rule", "strokeDash": [4, 3], "color": "firebrick"},
+            "encoding": {"x": {"field": x, "type": x_type}},
+        })
+    spec["layer"] = layers
     return spec
 
 
@@ -90,12 +106,20 @@ def bar_chart(
 
 
 def funnel_chart(
-    units: list[dict[str, Any]], limits: list[dict[str, Any]], title: str, highlight: str
+    units: list[dict[str, Any]], limits: list[dict[str, Any]], title: str,
+    highlight: str = "",
 ) -> dict[str, Any]:
     """A funnel plot: one point per unit (``n``, ``rate``) and the control limits by ``n``.
 
     ``limits`` rows carry ``n``, ``lower95``, ``upper95``, ``lower998``, ``upper998`` and the
-    pooled ``target``; the unit named ``highlight`` is drawn in red.
+    pooled ``target``. The unit named by the chart's ``highlight`` parameter is drawn in red:
+    one chart serves every unit of the funnel (:func:`highlighted` sets it for one of them).
+
+    >>> spec = funnel_chart([{"unit": "A", "n": 10, "rate": 0.1}],
+    ...                     [{"n": 10, "target": 0.1, "lower95": 0, "upper95": 0.3,
+    ...                       "lower998": 0, "upper998": 0.4}], "Rate")
+    >>> highlighted(spec, "A")["params"][0]["value"], spec["params"][0]["value"]
+    ('A', '')
     """
     base_x = {"field": "n", "type": "quantitative", "scale": {"type": "log"},
               "title": "records (denominator)"}
@@ -117,11 +141,22 @@ def funnel_chart(
                 "x": base_x,
                 "y": {"field": "rate", "type": "quantitative", "title": "rate"},
                 "color": {
-                    "condition": {"test": f"datum.unit === {highlight!r}", "value": "firebrick"},
+                    "condition": {"test": "datum.unit === highlight", "value": "firebrick"},
                     "value": "steelblue",
                 },
                 "tooltip": [{"field": "unit"}, {"field": "n"}, {"field": "rate"}],
             },
         }
     )
-    return {"$schema": SCHEMA, "title": title, "layer": layers, "width": 420, "height": 260}
+    return {"$schema": SCHEMA, "title": title, "params": [{"name": "highlight",
+                                                            "value": highlight}],
+            "layer": layers, "width": 420, "height": 260}
+
+
+def highlighted(spec: dict[str, Any], unit: str | None) -> dict[str, Any]:
+    """A copy of a shared chart with its ``highlight`` parameter set to ``unit``."""
+    if not unit or not any(p.get("name") == "highlight" for p in spec.get("params", [])):
+        return spec
+    params = [dict(p, value=unit) if p.get("name") == "highlight" else p
+              for p in spec["params"]]
+    return {**spec, "params": params}

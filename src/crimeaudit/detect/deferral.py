@@ -29,6 +29,7 @@ from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import line_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.detect.periods import PERIOD_WORDS
+from crimeaudit.detect.reading import scope_fields
 from crimeaudit.model.figures import Finding
 from crimeaudit.progress import Progress, resolve
 
@@ -155,11 +156,12 @@ def deferral_tests(
                 fit = _fit(sub, period, data.level)
                 if fit is None:
                     continue
-                findings.append(_finding(sub, unit, period, fit, window_days, data.level))
+                findings.append(_finding(sub, unit, period, fit, window_days, data.level,
+                                         data.codes.strand_description))
     return findings
 
 
-def _finding(sub, unit, period, fit, window_days, level) -> Finding:
+def _finding(sub, unit, period, fit, window_days, level, strands=None) -> Finding:
     orr, lo, hi, p = fit
     trials = _trials_for(sub, period)
     tgt = trials[trials[f"target_{period}"]]
@@ -193,7 +195,9 @@ def _finding(sub, unit, period, fit, window_days, level) -> Finding:
                "correction, one-sided",
         n=len(tgt),
         extra={"period": period, "observed": observed, "expected": expected,
-               "window_days": window_days, "chart": chart},
+               "window_days": window_days, "chart": chart, "scale": "ratio",
+               **scope_fields(unit, f"crimes reported in the last {window_days} days of a "
+                                    f"{word} and recorded after it", strands)},
     )
 
 

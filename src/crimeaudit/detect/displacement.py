@@ -31,6 +31,7 @@ from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import line_chart
 from crimeaudit.detect.downgrading import PAIRS
 from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.detect.structural import NOT_COMPARABLE, not_comparable, one_sided
 from crimeaudit.model.figures import Finding
 
 TEST = "displacement"
@@ -51,6 +52,10 @@ class DisplacementSettings(DetectorSettings):
         "test."))
     min_strand_crimes: int = Field(50, ge=1, description=(
         "Crimes a strand needs over those months for its crimes-per-incident test."))
+    not_comparable: dict[str, str] = Field(default_factory=lambda: dict(NOT_COMPARABLE),
+                                           description=(
+        "Area name patterns (full match, case ignored) left out of the pair trends, each "
+        "with the reason printed; areas with none of one side of a pair are left out too."))
 
 
 def _glm_term(y, X, offset, level, alternative="less"):
@@ -102,6 +107,7 @@ def count_displacement(data: DetectInput, settings: DisplacementSettings | None 
             sub = g[g["offence"].isin(serious | minor)]
             sub = sub.assign(target=sub["offence"].isin(serious).astype(float))
             agg = sub.groupby(["area", "period_end", "target"], as_index=False)["count"].sum()
+            agg = _comparable(agg, f"{source}: {pair}", pair, settings, skips)
             areas = agg["area"].unique()
             for area in areas:
                 a = agg[agg["area"] == area].assign(unit=1.0)
@@ -118,6 +124,23 @@ def count_displacement(data: DetectInput, settings: DisplacementSettings | None 
                     out.append(_finding(source, area, pair, f, start, data.level,
                                         a[a["unit"] == 1.0], len(areas) > 1))
     return out
+
+
+def _comparable(agg: pd.DataFrame, label: str, pair: str, settings: DisplacementSettings,
+                skips: Skips) -> pd.DataFrame:
+    """The areas that can be compared on a pair (:mod:`crimeaudit.detect.structural`); the
+    others are excluded, with the reason, from the test and from the other areas' total."""
+    tot = agg.groupby(["area", "target"])["count"].sum().unstack(fill_value=0.0)
+    drop = []
+    for area, r in tot.iterrows():
+        serious, minor = r.get(1.0, 0.0), r.get(0.0, 0.0)
+        why = not_comparable(str(area), settings.not_comparable)
+        if why is None and serious + minor >= settings.min_pair_total:
+            why = one_sided(str(area), serious, minor, pair)
+        if why is not None:
+            skips.exclude(f"{label}: {area}", str(area), why)
+            drop.append(area)
+    return agg[~agg["area"].isin(drop)]
 
 
 def _pair_fit(a: pd.DataFrame, start, level, settings: DisplacementSettings, skips: Skips,
@@ -190,7 +213,10 @@ def _finding(source, area, pair, f, start, level, a, vs_rest) -> Finding:
                "period x unit levels): unit levels, shared trend (or step) and this area's "
                "extra trend; one-sided (target falls)",
         n=int(a["count"].sum()),
-        extra={"pair": pair, "source": source,
+        extra={"pair": pair, "source": source, "area": str(area), "scale": "ratio",
+               "measure": (f"{pair}: serious side against minor side, "
+                           + ("per year" if start is None else f"after {start}")
+                           + (" beyond the other areas" if vs_rest else "")),
                "chart": line_chart(rows, "period", "count", f"{area}: {pair}", color="group")},
     )
 
@@ -245,7 +271,9 @@ def incident_displacement(data: DetectInput, settings: DisplacementSettings | No
             method="quasi-Poisson GLM (dispersion floored at 1, t on residual df), monthly "
                    "crimes with feeding incidents as exposure, linear trend; one-sided (falling)",
             n=int(crimes.sum()),
-            extra={"strand": strand, "call_types": calls,
+            extra={"strand": strand, "call_types": calls, "area": "all", "scale": "ratio",
+                   "measure": f"{strand} crimes per incident of the calls that feed them, "
+                              "per year",
                    "chart": line_chart(rows, "month", "crimes per incident",
                                        f"{strand}: crimes per feeding incident")},
         ))

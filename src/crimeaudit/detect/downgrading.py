@@ -23,12 +23,10 @@ from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import funnel_chart
 from crimeaudit.detect.funnel import funnel_limits, funnel_test, unit_counts
 from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.detect.structural import NOT_COMPARABLE, not_comparable, one_sided
 from crimeaudit.model.figures import Finding
 
 TEST = "downgrading"
-# A funnel chart shows every unit's point when it has at most this many units, or when the
-# unit charted is a candidate (p < 0.1): officer-level charts must not grow as units squared.
-CHART_ALL_UNITS_MAX = 40
 # Related pairs, matched (full match, case-insensitive) against offence names or codes.
 PAIRS: dict[str, tuple[str, str]] = {
     "assault": (
@@ -65,6 +63,11 @@ class DowngradingSettings(DetectorSettings):
     min_pair_crimes_per_area: int = Field(20, ge=1, description=(
         "Crimes of a related pair (serious and minor) an area needs on the serious-share "
         "funnel."))
+    not_comparable: dict[str, str] = Field(default_factory=lambda: dict(NOT_COMPARABLE),
+                                           description=(
+        "Area name patterns (full match, case ignored) left out of the pair comparisons, "
+        "each with the reason printed; areas with none of one side of a pair are left out "
+        "too."))
 
 
 def plural(word: str) -> str:
@@ -72,18 +75,28 @@ def plural(word: str) -> str:
     return word[:-1] + "ies" if word.endswith("y") else word + "s"
 
 
+def strand_words(data: DetectInput, strand: str) -> str:
+    """A strand as a reader says it: ``violence`` -> ``violence against the person``."""
+    text = data.codes.strand_description.get(strand, strand)
+    return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
 def funnel_findings(
     units: pd.DataFrame, test: str, label: str, effect_name: str, alternative: str,
     level: float, sentence, min_n: int = 20, method_note: str = "", min_units: int = 3,
     skips: Skips | None = None, n_words: str = "records",
     settings: DetectorSettings | None = None, min_n_setting: str = "",
-    min_units_setting: str = "min_units",
+    min_units_setting: str = "min_units", *, measure=None, area=None, date=None,
 ) -> list[Finding]:
     """Run :func:`funnel_test` and turn each unit into a Finding with a funnel chart.
 
     ``min_units`` units are needed for a comparison and each needs ``min_n`` records
     (``n_words``); with ``settings`` and ``skips``, units and funnels left out are noted under
-    the settings' names (``min_units_setting``, ``min_n_setting``).
+    the settings' names (``min_units_setting``, ``min_n_setting``). ``measure``, ``area`` and
+    ``date`` (text, or a function of the unit's row) are what a reader sees: the measure in
+    words, the area the unit is (default: ``all``, the whole force or source) and, for units
+    that are periods, the period. The funnel's one chart (every unit's point) is shared by
+    its findings; each finding names its unit in ``extra["highlight"]``.
     """
     skips = skips if skips is not None else Skips()
     if settings is not None:
@@ -104,23 +117,31 @@ def funnel_findings(
     limits = funnel_limits(pooled, tau2, res["n"].min(), res["n"].max())
     pts = [{"unit": str(r.unit), "n": float(r.n), "rate": float(r.rate)}
            for r in res.itertuples()]
+    # One chart per funnel, shared by its findings (written once beside them).
+    chart = funnel_chart(pts, limits, f"{effect_name}: {label}")
+
+    def reader(value, r, default):
+        if value is None:
+            return default
+        return value(r) if callable(value) else value
+
     out = []
     for r in res.itertuples():
+        extra = {"rate": float(r.rate), "comparison_rate": float(r.p0),
+                 "events": int(r.events), "tau2": float(r.tau2), "scale": "difference",
+                 "area": str(reader(area, r, "all")),
+                 "measure": reader(measure, r, f"{effect_name}, {label}"),
+                 "chart": chart, "highlight": str(r.unit)}
+        when = reader(date, r, None)
+        if when is not None:
+            extra["date"] = str(when)
         out.append(Finding(
             test=test, unit=f"{label}: {r.unit}", effect=float(r.diff), lower=float(r.lower),
             upper=float(r.upper), effect_name=effect_name, p_value=float(r.p_value),
             q_value=float("nan"), sentence=sentence(r), level=level,
             method=f"funnel plot, Spiegelhalter over-dispersion (leave-one-out); {alternative}"
                    + method_note,
-            n=int(r.n),
-            extra={"rate": float(r.rate), "comparison_rate": float(r.p0), "events": int(r.events),
-                   "tau2": float(r.tau2),
-                   # Every unit's point only where the unit is a candidate: a chart per unit
-                   # with all units would grow as units squared (hundreds of officers).
-                   "chart": funnel_chart(
-                       pts if r.p_value < 0.1 or len(pts) <= CHART_ALL_UNITS_MAX else
-                       [{"unit": str(r.unit), "n": float(r.n), "rate": float(r.rate)}],
-                       limits, f"{effect_name}: {label}", str(r.unit))},
+            n=int(r.n), extra=extra,
         ))
     return out
 
@@ -148,15 +169,18 @@ def reclassification_tests(data: DetectInput, settings: DowngradingSettings | No
                            unit=f"downgrade rate, strand={s}"):
                 continue
             units = unit_counts(sub, "division", "down", weight="n")
+            words = strand_words(data, s)
             out += funnel_findings(
                 units, TEST, f"downgrade rate, strand={s}, by division",
                 "excess share downgraded (vs other divisions)", "greater", lvl,
-                lambda r, s=s: (
-                    f"In division {r.unit}, {r.events:,} of {r.n:,} {s} crimes "
-                    f"({100 * r.rate:.1f}%) were reclassified to a less serious class, against "
+                lambda r, words=words: (
+                    f"In division {r.unit}, {r.events:,} of {r.n:,} crimes ({words}, "
+                    f"{100 * r.rate:.1f}%) were reclassified to a less serious class, against "
                     f"{100 * r.p0:.1f}% in the other divisions."),
                 min_n=settings.min_crimes_per_unit, min_n_setting="min_crimes_per_unit",
-                n_words="crimes", **common)
+                n_words="crimes", area=lambda r: r.unit,
+                measure=f"share of crimes reclassified to a less serious class ({words})",
+                **common)
     # Asymmetry: share of changes that are downgrades, by division, officer and quarter.
     known = data.reclassifications()
     for key in ("division", "changed_by", "quarter"):
@@ -176,7 +200,11 @@ def reclassification_tests(data: DetectInput, settings: DowngradingSettings | No
                 f"{100 * r.p0:.1f}% elsewhere."),
             min_n=settings.min_reclassifications_per_unit,
             min_n_setting="min_reclassifications_per_unit", n_words="reclassifications",
-            **common)
+            area=(lambda r: r.unit) if key == "division" else None,
+            measure=((lambda r: "share of reclassifications that were downgrades, officer "
+                      f"{r.unit}") if key == "changed_by" else
+                     "share of reclassifications that were downgrades"),
+            date=(lambda r: r.unit) if key == "quarter" else None, **common)
     return out
 
 
@@ -223,17 +251,40 @@ def pair_ratio_tests(data: DetectInput, settings: DowngradingSettings | None = N
             m = f[f["offence"].isin(minor)].groupby("area")["count"].sum()
             units = pd.DataFrame({"events": s, "n": s.add(m, fill_value=0)}).fillna(0)
             units = units[units["n"] > 0].reset_index().rename(columns={"area": "unit"})
+            label = f"{source}: serious share, {pair}"
+            units = comparable_units(units, label, pair, settings.not_comparable, skips,
+                                     settings.min_pair_crimes_per_area)
+            measure = (f"share of {' and '.join(sorted(serious))} among "
+                       f"{' and '.join(sorted(serious))} and {' and '.join(sorted(minor))}")
             out += funnel_findings(
-                units, TEST, f"{source}: serious share, {pair}",
-                f"difference in serious share ({pair})", "less", data.level,
-                lambda r, pair=pair, source=source: (
-                    f"In {source}, area {r.unit} recorded {100 * r.rate:.1f}% of its {pair} "
-                    f"pair as the serious class, against {100 * r.p0:.1f}% in the other areas."),
+                units, TEST, label, f"difference in serious share ({pair})", "less",
+                data.level,
+                lambda r, pair=pair, source=source, serious=serious: (
+                    f"{r.unit} recorded {100 * r.rate:.1f}% of its {pair} pair as "
+                    f"{' or '.join(sorted(serious))} ({source}), against "
+                    f"{100 * r.p0:.1f}% in the other areas."),
                 method_note=f"; serious={sorted(serious)}, minor={sorted(minor)}",
                 min_n=settings.min_pair_crimes_per_area, min_units=settings.min_units,
                 settings=settings, skips=skips, min_n_setting="min_pair_crimes_per_area",
-                n_words=f"{pair} crimes")
+                n_words=f"{pair} crimes", area=lambda r: r.unit, measure=measure)
     return out
+
+
+def comparable_units(units: pd.DataFrame, label: str, pair: str, patterns, skips: Skips,
+                     min_n: float = 0) -> pd.DataFrame:
+    """The areas of a pair comparison that can be compared; the others excluded with why
+    (:mod:`crimeaudit.detect.structural`). ``units`` has ``unit``, ``events`` (serious) and
+    ``n`` (both sides). An area with fewer than ``min_n`` crimes of the pair is left to the
+    minimum-data setting (a handful of crimes all on one side is not a structural fact)."""
+    keep = []
+    for r in units.itertuples():
+        why = not_comparable(str(r.unit), patterns)
+        if why is None and r.n >= min_n:
+            why = one_sided(str(r.unit), r.events, r.n - r.events, pair)
+        if why is not None:
+            skips.exclude(f"{label}: {r.unit}", str(r.unit), why)
+        keep.append(why is None)
+    return units[keep].reset_index(drop=True)
 
 
 class Downgrading(Detector):

@@ -42,14 +42,21 @@ CRIME_COLUMNS = (
     "crime_id", "incident_id", "reported_at", "recorded_at", "offence_code", "status",
     "cancellation_reason", "cancelled_at", "outcome", "property_value", "division", "officer",
 )
-INCIDENT_COLUMNS = ("incident_id", "reported_at", "call_type", "closing_code", "division")
+#: The incidents column with the published clearance text, and the one with the type a call
+#: was closed as (calls-for-service data; used where an ingest profile loads them).
+CLOSING_TEXT = "source_closing_description"
+FINAL_TYPE = "final_call_type"
+INCIDENT_COLUMNS = ("incident_id", "reported_at", "call_type", "closing_code", "division",
+                    CLOSING_TEXT, FINAL_TYPE)
 CHANGE_COLUMNS = ("crime_id", "changed_at", "from_code", "to_code", "changed_by")
 COUNT_COLUMNS = (
     "source", "area", "offence", "offence_group", "period_start", "period_end", "period_type",
     "count", "adjustment",
 )
-#: The columns of a release compared crime by crime (test 8).
-RELEASE_COLUMNS = ("crime_id", "recorded_at", "offence_code", "outcome")
+#: The columns of a release compared crime by crime (test 8): the published text where the
+#: ingest kept it, else the codes.
+RELEASE_COLUMNS = ("crime_id", "recorded_at", "offence_code", "source_offence_description",
+                   "outcome", "source_outcome_description", "source")
 _TIMESTAMPS = ("reported_at", "recorded_at", "cancelled_at", "changed_at")
 
 #: The inputs a detector can need (:attr:`Detector.needs`), in the words of its skip reason.
@@ -62,6 +69,8 @@ INPUTS: dict[str, str] = {
     "monthly_counts": "monthly counts",
     "incidents": "incidents",
     "previous_release": "a previous release (--previous-release)",
+    "dispositions": ("calls for service with their clearance (incidents without crime "
+                     "records), or incident reports with undated resolutions"),
 }
 
 
@@ -149,6 +158,10 @@ class DetectInput:
     counts: pd.DataFrame | None = None
     previous_crimes: pd.DataFrame | None = None
     codes: CodeLists = field(default_factory=load_code_lists)
+    #: (earlier, later) :class:`crimeaudit.releases.Release` read from two projects, with
+    #: what their stores could not hold (repeated ids, quarantined crimes); else built from
+    #: ``previous_crimes`` and ``crimes``.
+    releases: tuple[Any, Any] | None = None
     targets: Targets = field(default_factory=Targets)
     level: float = 0.95
     timeliness_hours: float = 24.0
@@ -167,7 +180,7 @@ class DetectInput:
         """Build from any mix of Ibis tables, Arrow tables and pandas frames.
 
         ``options`` are the other fields: ``codes``, ``targets``, ``level``,
-        ``timeliness_hours``.
+        ``timeliness_hours``, ``releases``.
         """
         data = cls(
             crimes=_table(crimes, CRIME_COLUMNS),
@@ -197,8 +210,10 @@ class DetectInput:
             return self.counts is not None and bool((self.counts["period_type"] == "month").any())
         if name == "incidents":
             return self.incidents is not None
+        if name == "dispositions":
+            return self.disposition_kind() is not None
         if name == "previous_release":
-            return self.previous_crimes is not None
+            return self.previous_crimes is not None or self.releases is not None
         raise KeyError(f"unknown detect input {name!r} (inputs: {', '.join(INPUTS)})")
 
     @property
@@ -463,6 +478,55 @@ class DetectInput:
             df["n"] = df["n"].astype("int64")
             return df
         return self._cached("monthly_incidents", compute)
+
+    def disposition_kind(self) -> str | None:
+        """``calls`` (incidents with a clearance, no crime records), ``reports`` (crime
+        records whose cancellations have no date: incident reports with a resolution), or
+        ``None``: the calls-for-service test does not apply."""
+        def compute():
+            if self.incidents is not None and self.crimes is None:
+                cols = self.incidents.columns
+                return "calls" if ("closing_code" in cols or CLOSING_TEXT in cols
+                                   or FINAL_TYPE in cols) else None
+            if self.crimes is not None and self.incidents is None and self.facts["n_cancelled"]:
+                c = self.crimes
+                if "cancelled_at" not in c.columns:
+                    return "reports"
+                dated = int(c.cancelled_at.count().execute())
+                return "reports" if dated == 0 else None
+            return None
+        return self._cached("disposition_kind", compute)
+
+    def call_dispositions(self) -> pd.DataFrame | None:
+        """Calls (or reports) per day, division, initial and final type and clearance:
+        ``date``, ``division``, ``initial``, ``final``, ``closing``, ``cancelled``, ``n``
+        (``attrs["kind"]``: calls or reports), counted in the engine."""
+        def compute():
+            kind = self.disposition_kind()
+            if kind == "calls":
+                i = self.incidents
+                closing = (i[CLOSING_TEXT].fill_null(_column(i, "closing_code"))
+                           if CLOSING_TEXT in i.columns else _column(i, "closing_code"))
+                x = i.select(date=i.reported_at.truncate("D"), division=_column(i, "division"),
+                             initial=_column(i, "call_type"), final=_column(i, FINAL_TYPE),
+                             closing=closing, cancelled=ibis.literal(False))
+            elif kind == "reports":
+                c = self.crimes
+                when = (c.reported_at.fill_null(c.recorded_at) if "reported_at" in c.columns
+                        else c.recorded_at)
+                x = c.select(date=when.truncate("D"), division=_column(c, "division"),
+                             initial=ibis.null("string"), final=ibis.null("string"),
+                             closing=_column(c, "outcome"),
+                             cancelled=(_column(c, "status") == "cancelled").fill_null(False))
+            else:
+                return None
+            df = x.group_by(list(x.columns)).agg(n=x.count()).to_pandas()
+            df["date"] = pd.to_datetime(df["date"])
+            df["n"] = df["n"].astype("int64")
+            df["cancelled"] = df["cancelled"].astype(bool)
+            df.attrs["kind"] = kind
+            return df
+        return self._cached("call_dispositions", compute)
 
     def release_crimes(self) -> pd.DataFrame:
         """This release's crimes, crime by crime (only :data:`RELEASE_COLUMNS`)."""

@@ -37,6 +37,7 @@ from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import bar_chart, line_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.detect.periods import PERIOD_WORDS, PERIODS, days_to_month_end, last_days_flags
+from crimeaudit.detect.reading import scope_fields
 from crimeaudit.model.figures import Finding
 from crimeaudit.progress import Progress, resolve
 
@@ -258,13 +259,14 @@ def period_end_records(
                         continue
                     rr, lo, hi, pv = res[f"end_{p}"]
                     findings.append(_finding(measure, unit, p, rr, lo, hi, pv, int(y.sum()),
-                                             last_days, data.level, y, days, modelled))
+                                             last_days, data.level, y, days, modelled,
+                                             data.codes.strand_description))
             advance(1)
     return findings
 
 
 def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, daily, days,
-             modelled) -> Finding:
+             modelled, strands=None) -> Finding:
     word = MEASURE_WORDS[measure]
     shorter = [p for p in modelled if PERIODS.index(p) < PERIODS.index(period)]
     beyond = f" beyond the usual {PERIOD_WORDS[shorter[-1]]}-end pattern" if shorter else ""
@@ -281,7 +283,10 @@ def _finding(measure, unit, period, rr, lo, hi, pv, n, last_days, level, daily, 
                f"indicators ({', '.join(modelled)}); one-sided exact test given the months' "
                "totals (beta-binomial with the Pearson dispersion)",
         n=n,
-        extra={"measure": measure, "period": period, "last_days": last_days,
+        extra={"event": measure, "period": period, "last_days": last_days,
+               **scope_fields(unit, f"{word} in the last {last_days} days of each "
+                                    f"{PERIOD_WORDS[period]}", strands),
+               "scale": "ratio",
                "chart": _profile_chart(daily, days, period, f"{word}: {unit}")},
     )
 
@@ -330,7 +335,12 @@ def period_end_counts(data: DetectInput, progress: Progress | None = None,
                     method="quasi-Poisson GLM: series + year levels, 2 seasonal harmonics, "
                            "days-in-month exposure; two-sided",
                     n=int(f["n"]),
-                    extra={"source": source, "period": period, "chart": f["chart"]},
+                    extra={"source": source, "period": period, "chart": f["chart"],
+                           "area": str(name) if key == "area" else "all",
+                           "measure": (
+                               f"monthly count of {name if key == 'offence' else 'all offences'}"
+                               f" in the last month of each {word}"),
+                           "scale": "ratio"},
                 ))
     return findings
 

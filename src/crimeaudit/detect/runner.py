@@ -34,13 +34,29 @@ from threadpoolctl import threadpool_limits
 from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.breaks import Breaks
 from crimeaudit.detect.bunching import Bunching
+from crimeaudit.detect.calls import Calls
 from crimeaudit.detect.cancellations import Cancellations
 from crimeaudit.detect.deferral import Deferral
 from crimeaudit.detect.displacement import Displacement
 from crimeaudit.detect.downgrading import Downgrading
 from crimeaudit.detect.errors import DetectError
-from crimeaudit.detect.inputs import DetectInput, release_frame
+from crimeaudit.detect.findings_file import (
+    CHARTS_FILE,
+    chart_id,
+    chart_ids,
+    write_charts,
+    write_findings,
+)
+from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.detect.period_end import PeriodEnd
+from crimeaudit.detect.reading import (
+    RANKING_RULE,
+    groups,
+    matches_area,
+    rank_findings,
+    select_area,
+    verdict,
+)
 from crimeaudit.detect.releases import Releases
 from crimeaudit.detect.targets import Targets, load_targets
 from crimeaudit.model.figures import Finding
@@ -54,7 +70,7 @@ ALPHA = 0.05
 #: Every detector, in the order they run (and their findings are listed before sorting).
 DETECTORS: tuple[Detector, ...] = (
     PeriodEnd(), Deferral(), Downgrading(), Cancellations(), Bunching(), Displacement(),
-    Breaks(), Releases(),
+    Breaks(), Releases(), Calls(),
 )
 
 
@@ -73,9 +89,17 @@ class DetectionRun:
     skipped: dict[str, str] = field(default_factory=dict)
     units_skipped: dict[str, list[str]] = field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Units left out of a comparison they cannot take part in: test, unit, area, reason.
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    #: What a test measured that is not a finding (release counts, zeros included), by test.
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def significant(self, alpha: float = ALPHA) -> list[Finding]:
         return [f for f in self.findings if f.q_value < alpha]
+
+    def for_area(self, name: str) -> list[Finding]:
+        """The findings about one area (force, borough, division), in rank order."""
+        return select_area(self.findings, name)
 
     def summary(self) -> dict:
         return {
@@ -85,6 +109,9 @@ class DetectionRun:
             "settings": self.settings,
             "findings": len(self.findings),
             "significant_q<0.05": len(self.significant()),
+            "excluded": self.excluded,
+            "facts": self.facts,
+            "ranking": RANKING_RULE,
         }
 
 
@@ -101,7 +128,8 @@ def detector_settings(
     Traceback (most recent call last):
     ...
     crimeaudit.detect.errors.DetectError: settings: unknown detector 'bunchng' (detectors: \
-period_end, deferral, downgrading, cancellations, bunching, displacement, breaks, releases)
+period_end, deferral, downgrading, cancellations, bunching, displacement, breaks, releases, \
+calls)
     """
     overrides = dict(overrides or {})
     names = [d.name for d in detectors]
@@ -184,11 +212,17 @@ def _run(data: DetectInput, progress: Progress | None, detectors: tuple[Detector
                 run.units_skipped[detector.name] = skips.notes
         else:
             run.skipped[detector.name] = _why_nothing(skips.notes)
+        run.excluded += [{"test": detector.name, **e} for e in skips.excluded]
+        if skips.facts:
+            run.facts[detector.name] = skips.facts
         progress.note(f"{detector.name}: {len(got)} unit{'' if len(got) == 1 else 's'} tested")
     qs = bh_adjust([f.p_value for f in found])
     findings = [replace(f, q_value=q, extra={**f.extra, "significant": q < ALPHA})
                 for f, q in zip(found, qs, strict=True)]
-    findings.sort(key=lambda f: (f.q_value if not math.isnan(f.q_value) else 2, f.p_value))
+    # Ranked by evidence and effect together (reading.RANKING_RULE); then each sentence says
+    # whether it survives the run's multiplicity, so no interval reads as evidence alone.
+    findings = [replace(f, sentence=f.sentence + verdict(f, len(findings)))
+                for f in rank_findings(findings)]
     run.findings = findings
     return run
 
@@ -211,36 +245,42 @@ _FINDINGS_SCHEMA = pa.schema([
 ])
 
 
-def findings_table(findings: list[Finding], batch_size: int = 500) -> pa.Table:
-    """Findings as an Arrow table for the store (extra, chart included, as JSON text).
-
-    Built a batch at a time: the charts of a large force's findings are hundreds of
-    megabytes as JSON, and only the Arrow copy should hold them all.
+def findings_table(findings: list[Finding], batch_size: int = 500,
+                   ids: dict[int, str] | None = None) -> pa.Table:
+    """Findings as an Arrow table for the store (``extra`` as JSON text, the chart by its
+    id in ``reports/charts.json``: charts are kept once, not per finding).
 
     >>> findings_table([]).num_rows
     0
     """
+    ids = ids if ids is not None else chart_ids(findings)
     cols = [f.name for f in _FINDINGS_SCHEMA][:-1]
     batches = []
+
+    def extra_json(f: Finding) -> str:
+        extra = dict(f.extra)
+        if isinstance(extra.get("chart"), dict):
+            extra["chart"] = ids.get(id(extra["chart"])) or chart_id(extra["chart"])
+        return json.dumps(_finite(extra), default=str, allow_nan=False)
+
     for i in range(0, len(findings), batch_size):
         part = findings[i:i + batch_size]
         arrays = [pa.array([getattr(f, c) for f in part], type=_FINDINGS_SCHEMA.field(c).type,
                            from_pandas=True) for c in cols]
-        arrays.append(pa.array([json.dumps(f.extra, default=str, allow_nan=False)
-                                for f in part], type=pa.string()))
+        arrays.append(pa.array([extra_json(f) for f in part], type=pa.string()))
         batches.append(pa.RecordBatch.from_arrays(arrays, schema=_FINDINGS_SCHEMA))
     return pa.Table.from_batches(batches, schema=_FINDINGS_SCHEMA)
 
 
-def write_findings_json(run: DetectionRun, fp: IO[str], *, strict: bool = True) -> None:
-    """``{"findings": [...], "summary": {...}}``, one finding a line, written as it goes.
+def write_findings_json(run: DetectionRun, fp: IO[str], *, strict: bool = True,
+                        area: str | None = None, ids: dict[int, str] | None = None) -> None:
+    """``{"findings": [...], "summary": {...}, "groups": [...]}``, one finding a line.
 
-    At a million incidents the findings' charts are about 180 MB of JSON: building them all
-    as Python objects and one string (as ``json.dumps(payload, indent=1)`` did) took over a
-    gigabyte and a minute. Each finding is encoded on its own (compact, keys sorted: the C
-    encoder) and written; the summary, small, is indented for people. ``strict``: non-finite
-    numbers become ``null``, standard JSON (``reports/findings.json``); otherwise they are
-    written as ``NaN`` and other values as text (the command line's ``--json``, as before).
+    Each finding in the reader's form (:mod:`crimeaudit.detect.findings_file`: test, area,
+    measure, date, effect with its interval, p, q, rank; its chart by id, the charts being
+    in ``charts.json``), in rank order; ``area`` keeps one area's findings (q-values are
+    the whole run's). ``strict``: non-finite numbers become ``null``, standard JSON
+    (``reports/findings.json``); otherwise they are written as ``NaN`` (``--json``).
 
     >>> import io
     >>> buf = io.StringIO()
@@ -248,16 +288,14 @@ def write_findings_json(run: DetectionRun, fp: IO[str], *, strict: bool = True) 
     >>> json.loads(buf.getvalue())["findings"]
     []
     """
-    options = {"allow_nan": False} if strict else {"default": str}
-    fp.write('{"findings": [')
-    for i, f in enumerate(run.findings):
-        # A shallow dict: Finding.to_dict (dataclasses.asdict) deep-copies every chart.
-        d = {name: getattr(f, name) for name in _FINDING_FIELDS}
-        fp.write(("," if i else "") + "\n"
-                 + json.dumps(_finite(d) if strict else d, sort_keys=True, **options))
-    summary = _finite(run.summary()) if strict else run.summary()
-    fp.write("\n],\n\"summary\": " + json.dumps(summary, indent=1, sort_keys=True, **options)
-             + "}\n")
+    findings = run.findings if area is None else run.for_area(area)
+    excluded = run.excluded if area is None else [
+        e for e in run.excluded if matches_area(e["area"], area)]
+    head = {"summary": {**run.summary(), "excluded": excluded},
+            "groups": groups(findings), "charts": CHARTS_FILE}
+    if area is not None:
+        head["area"] = area
+    write_findings(findings, head, fp, strict=strict, ids=ids)
 
 
 def _finite(x):
@@ -285,11 +323,13 @@ def project_input(project, targets: Targets | None = None, previous_dir=None) ->
     def table(name):
         return eng.table(name) if eng.has_table(name) else None
 
-    prev = None
+    releases = None
     if previous_dir is not None:
+        from crimeaudit.releases import project_release
+
         with Project.open(previous_dir) as other:
-            if other.engine.has_table("crimes"):
-                prev = release_frame(other.engine.table("crimes"))
+            old = project_release(other, f"earlier release ({Path(previous_dir).name})")
+        releases = (old, project_release(project, f"this release ({project.path.name})"))
     if targets is None:
         tfile = project.config.targets
         if tfile and not Path(tfile).is_absolute():
@@ -298,7 +338,7 @@ def project_input(project, targets: Targets | None = None, previous_dir=None) ->
     return DetectInput.from_frames(
         crimes=table("crimes"), incidents=table("incidents"),
         changes=table("classification_changes"), counts=table("counts"),
-        previous_crimes=prev, codes=project.codes, targets=targets,
+        codes=project.codes, targets=targets, releases=releases,
         level=project.config.confidence_level,
         timeliness_hours=project.config.timeliness_hours,
     )
@@ -312,7 +352,8 @@ def detect_project(
     progress: Progress | None = None,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DetectionRun:
-    """``crimeaudit detect DIR``: run, store table ``findings`` and ``reports/findings.json``.
+    """``crimeaudit detect DIR``: run, store table ``findings``, ``reports/findings.json``
+    and ``reports/charts.json``.
 
     ``project`` is an open :class:`~crimeaudit.store.Project` or a project folder's path;
     ``settings`` overrides detectors' named settings (:func:`run_detection`).
@@ -321,10 +362,15 @@ def detect_project(
     targets = load_targets(targets_file) if targets_file else None
     data = project_input(project, targets, previous_dir)
     run = run_detection(data, progress, settings=settings)
-    project.engine.write(FINDINGS_TABLE, findings_table(run.findings))
-    out = project.folder("reports") / "findings.json"
-    with out.open("w", encoding="utf-8") as fp:
-        write_findings_json(run, fp)
+    ids = chart_ids(run.findings)
+    project.engine.write(FINDINGS_TABLE, findings_table(run.findings, ids=ids))
+    reports = project.folder("reports")
+    from crimeaudit.store.files import open_for_write  # never through a link, never torn
+
+    with open_for_write(reports / "findings.json") as fp:
+        write_findings_json(run, fp, ids=ids)
+    with open_for_write(reports / CHARTS_FILE) as fp:
+        write_charts(run.findings, fp, ids)
     project.log_run("detect", inputs=[targets_file] if targets_file else [],
                     counts={"findings": len(run.findings),
                             "significant": len(run.significant())},

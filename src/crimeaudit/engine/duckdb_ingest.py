@@ -30,13 +30,9 @@ BOOL_TRUE = ("true", "t", "1", "yes", "y")
 BOOL_FALSE = ("false", "f", "0", "no", "n")
 SEP = "\x1f"  # between the column and the reason text in a stage's __reason
 
-_REJECT_REASONS = {
-    "MISSING COLUMNS": "ragged row: fewer fields than the header",
-    "TOO MANY COLUMNS": "ragged row: more fields than the header",
-    "INVALID ENCODING": "bad encoding: bytes that are not valid UTF-8",
-    "INVALID UNICODE": "bad encoding: bytes that are not valid UTF-8",
-    "UNQUOTED VALUE": "malformed quoting",
-}
+#: DuckDB's longest CSV line: above the ingest stage's own limit, so that on a file the stage
+#: found clean (every line within its limit) the reader never drops a line the stage counted.
+MAX_LINE_SIZE = 4 << 20
 
 
 def quote_ident(name: str) -> str:
@@ -48,12 +44,15 @@ def literal(value: str) -> str:
 
 
 def read_csv_sql(path: str, columns: list[str], delimiter: str) -> str:
+    """DuckDB's reader over a file the ingest stage found clean. Errors are skipped rather than
+    raised (an error would abort the ingest's transaction): the loader compares the count with
+    the stage's and re-reads the file through the stage's splitter if a row went missing."""
     cols = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in columns) + "}"
     return (
         f"SELECT * FROM read_csv({literal(path)}, "
         f"columns={cols}, header=true, delim={literal(delimiter)}, quote='\"', escape='\"', "
-        f"auto_detect=false, ignore_errors=true, store_rejects=true, "
-        f"rejects_table='__ca_rej', rejects_scan='__ca_scan', null_padding=false)"
+        f"auto_detect=false, ignore_errors=true, null_padding=false, "
+        f"max_line_size={MAX_LINE_SIZE})"
     )
 
 
@@ -93,22 +92,16 @@ def trimmed(value: str) -> str:
             f"ELSE {value} END")
 
 
-def reject_reason(error_type: str, message: str) -> str:
-    base = _REJECT_REASONS.get(error_type.upper(), error_type.lower())
-    return f"{base} ({message})" if message else base
-
-
 class TargetSQL:
     """Builds the SELECT that converts and checks the rows one target receives."""
 
     def __init__(self, target: Target, crosswalks: dict[str, Crosswalk], known_offences: list[str],
                  personal_sources: set[str], hash_sql, file_label: str, source_value: str,
-                 lookups: dict[str, str] | None = None):
+                 decimal: str = ".", plausible: Any = None):
         self.t = target
-        # source column -> temp table of (__ca_pv, __ca_pp): its distinct values hashed once
-        self.lookups = lookups or {}
-        self._joins: dict[str, str] = {}
-        self._hash_lookups = False
+        self.decimal = decimal
+        # earliest_date, latest_date, latitude, longitude: values outside are quarantined
+        self.plausible = plausible
         self.table = TABLES[target.table]
         self.crosswalks = crosswalks
         self.offences = known_offences
@@ -125,7 +118,7 @@ class TargetSQL:
         if spec.value is not None:
             raw = literal(spec.value)
         elif spec.row_id:
-            raw = f"{literal(self.file_label + '#')} || CAST(__rn AS VARCHAR)"
+            raw = "__ca_rowid"  # made by the loader from the row's content
         elif spec.first_of is not None:
             raw = f"coalesce({', '.join(col(c) for c in spec.first_of)})"
         elif spec.concat is not None:
@@ -147,8 +140,7 @@ class TargetSQL:
         other = raw if cw.keep else (literal(cw.default) if cw.default is not None else "NULL")
         return f"(CASE {raw} {whens} ELSE {other} END)"
 
-    @staticmethod
-    def _convert(raw: str, col: Column, formats: list[str]) -> str:
+    def _convert(self, raw: str, col: Column, formats: list[str]) -> str:
         if col.type in ("timestamp", "date"):
             fmts = [f for f in formats if f != "auto"]
             if fmts:
@@ -158,7 +150,15 @@ class TargetSQL:
                 expr = f"TRY_CAST({raw} AS TIMESTAMP)"
             return f"CAST({expr} AS DATE)" if col.type == "date" else f"CAST({expr} AS TIMESTAMP)"
         if col.type == "float":
-            return f"TRY_CAST(replace({raw}, ',', '') AS DOUBLE)"
+            # Only the declared decimal separator: "51,3" is 51.3 where the profile says
+            # decimal: ",", and unparseable (quarantined) otherwise, never 513. No digit
+            # grouping ("1,234", "1_234") and nothing infinite or not a number.
+            if self.decimal == ",":
+                text = f"CASE WHEN strpos({raw}, '.') = 0 THEN replace({raw}, ',', '.') END"
+            else:
+                text = raw
+            num = f"TRY_CAST(CASE WHEN strpos({raw}, '_') = 0 THEN {text} END AS DOUBLE)"
+            return f"(CASE WHEN isfinite({num}) THEN {num} END)"
         if col.type == "int":
             return f"TRY_CAST({raw} AS BIGINT)"
         if col.type == "bool":
@@ -197,6 +197,8 @@ class TargetSQL:
         converted = self._convert(value, col, spec.formats)
         if converted != value:
             fmt = f" (expected {' or '.join(spec.formats)})" if spec.formats else ""
+            if col.type == "float":
+                fmt = f" (expected a number with decimal separator ''{self.decimal}'')"
             checks.append((f"{value} IS NOT NULL AND {converted} IS NULL",
                            f"'unparseable {col.type} ''' || {value} || ''' in column "
                            f"{src_name}{fmt}'"))
@@ -212,6 +214,7 @@ class TargetSQL:
                 checks.append((f"{raw} IS NOT NULL AND {converted} IS NULL",
                                f"'unknown offence code: no code-list class for {src_name} ''' "
                                f"|| {raw} || ''''"))
+        checks += self._plausible(col, converted, value, src_name)
         if self.t.table == "crimes" and col.name == "status":
             allowed = ", ".join(literal(s) for s in CRIME_STATUSES)
             checks.append((f"{converted} IS NOT NULL AND {converted} NOT IN ({allowed})",
@@ -223,14 +226,44 @@ class TargetSQL:
             converted = self._hash(converted, spec)
         return converted, checks
 
+    def _date_range(self, day: str, value: str, src_name: str,
+                    timestamp: bool = False) -> list[tuple[str, str]]:
+        """A date outside the project's plausible range (a year 2099, 1900 or 0001) is a
+        typing or export error, and one such row can swamp every figure: quarantined.
+        (Timestamps are compared as timestamps: cheaper than casting each to a date.)"""
+        p = self.plausible
+        if p is None:
+            return []
+        lo, hi = p.earliest_date.isoformat(), p.latest_date.isoformat()
+        between = (f"TIMESTAMP '{lo}' AND TIMESTAMP '{hi} 23:59:59.999999'" if timestamp
+                   else f"DATE '{lo}' AND DATE '{hi}'")
+        return [(f"{day} NOT BETWEEN {between}",
+                 f"'implausible date ''' || {value} || ''' in column {src_name}: outside "
+                 f"{lo} to {hi} (project settings earliest_date, latest_date)'")]
+
+    def _plausible(self, col: Column, converted: str, value: str,
+                   src_name: str) -> list[tuple[str, str]]:
+        """Checks of a converted value against the project's plausible ranges."""
+        p = self.plausible
+        if p is None:
+            return []
+        if col.type in ("timestamp", "date"):
+            return self._date_range(converted, value, src_name, col.type == "timestamp")
+        if col.type == "float" and col.name in ("latitude", "longitude"):
+            lo, hi = getattr(p, col.name)
+            return [(f"{converted} NOT BETWEEN {float(lo)!r} AND {float(hi)!r}",
+                     f"'implausible {col.name} ''' || {value} || ''' in column {src_name}: "
+                     f"outside {lo:g} to {hi:g} (project setting {col.name})'")]
+        return []
+
     def _hash(self, value: str, spec: ColumnSpec) -> str:
-        """The pseudonym of ``value``: looked up when the column is a plain copy of a source
-        column whose distinct values were hashed once, else hashed in place."""
-        src = spec.source if isinstance(spec.source, str) else None
-        if (self._hash_lookups and src in self.lookups
-                and value == quote_ident(src)):
-            alias = self._joins.setdefault(src, f"__pn{len(self._joins)}")
-            return f"{alias}.__ca_pp"
+        """The pseudonym of ``value``, unless it is made of personal source columns only:
+        those were pseudonymised as the file was read (see the loader), and are kept as they
+        are (the pseudonym of a trimmed value, as :func:`~crimeaudit.ingestion.pseudonym.
+        pseudonym` gives it)."""
+        sources = set(spec.source_columns)
+        if sources and sources <= self.personal_sources:
+            return value
         return self.hash_sql(value)
 
     # -- periods (counts) -----------------------------------------------------------------------
@@ -247,6 +280,7 @@ class TargetSQL:
             checks.append((f"{yi} IS NULL OR {qi} IS NULL",
                            f"'unparseable financial year/quarter ''' || {y} || ''' ''' || {q}"
                            f" || ''''"))
+            checks += self._date_range(start, y, p.year)
             return {"period_start": start, "period_end": end, "period_type": "'quarter'"}, checks
         raw = quote_ident(p.source)
         day = f"CAST(try_strptime({raw}, {literal(p.format)}) AS DATE)"
@@ -254,6 +288,7 @@ class TargetSQL:
         checks.append((f"{day} IS NULL",
                        f"'unparseable date ''' || {raw} || ''' in column {p.source} "
                        f"(expected {p.format})'"))
+        checks += self._date_range(day, raw, p.source)
         if p.type == "month":
             start = f"CAST(date_trunc('month', {day}) AS DATE)"
             return {"period_start": start, "period_end": f"last_day({start})",
@@ -279,6 +314,12 @@ class TargetSQL:
             value, cs = self.column(col, spec)
             exprs[col.name] = value
             checks += [(cond, reason, col.name) for cond, reason in cs]
+        if self.t.table == "crimes" and {"reported_at", "recorded_at"} <= set(self.t.columns):
+            rec, rep = exprs["recorded_at"], exprs["reported_at"]
+            checks.append((f"{rec} < {rep}",
+                           "'crime recorded ' || CAST(" + rec + " AS VARCHAR) || ' before it "
+                           "was reported ' || CAST(" + rep + " AS VARCHAR)",
+                           "recorded_at"))
         if self.t.table == "counts":
             pexprs, pchecks = self.period(self.t.period)
             exprs.update(pexprs)
@@ -323,20 +364,13 @@ class TargetSQL:
     def insert_select(self, source: str, names: list[str], verdicts: str | None) -> str:
         """The converted ``names`` of the rows that load: those this target takes, minus the
         rows ``verdicts`` (a table made from :meth:`check_select`) gives a reason."""
-        self._joins, self._hash_lookups = {}, True
-        try:
-            exprs, _ = self._exprs()
-        finally:
-            self._hash_lookups = False
+        exprs, _ = self._exprs()
         cols = ", ".join(f"{exprs[k]} AS {quote_ident(k)}" for k in names)
-        joins = "".join(
-            f" LEFT JOIN {self.lookups[c]} {a} ON {a}.__ca_pv = s.{quote_ident(c)}"
-            for c, a in self._joins.items())
         where = self.condition()
         if verdicts:
             where += (f" AND s.__rn NOT IN (SELECT __rn FROM {verdicts} "
                       f"WHERE __reason IS NOT NULL)")
-        return f"SELECT {cols} FROM ({self._clean(source)}) s{joins} WHERE {where}"
+        return f"SELECT {cols} FROM ({self._clean(source)}) s WHERE {where}"
 
     def condition(self, untrimmed: bool = False) -> str:
         """Which rows this target takes (``untrimmed``: on the source as read)."""
@@ -393,11 +427,13 @@ def key_checks(table: str, key: tuple[str, ...], store_has_rows: bool, incident_
     return out
 
 
-def raw_text_sql(columns: list[str], delimiter: str, hidden: set[str], hash_sql: Any,
+DROPPED = "[not mapped]"  # a column of the file no target reads, in quarantined text
+
+
+def raw_text_sql(columns: list[str], delimiter: str, dropped: set[str] = frozenset(),
                  alias: str = "src") -> str:
-    """The quarantined row as text, personal columns replaced by their pseudonyms."""
-    parts = []
-    for c in columns:
-        v = f"{alias}.{quote_ident(c)}"
-        parts.append(f"coalesce({hash_sql(v) if c in hidden else v}, '')")
-    return f"concat_ws({literal(delimiter)}, {', '.join(parts)})"
+    """The quarantined row as text: personal columns as the pseudonyms they were read as, and
+    the ``dropped`` ones (personal or unmapped, never read) as :data:`DROPPED`."""
+    parts = ", ".join(literal(DROPPED) if c in dropped
+                      else f"coalesce({alias}.{quote_ident(c)}, '')" for c in columns)
+    return f"concat_ws({literal(delimiter)}, {parts})"

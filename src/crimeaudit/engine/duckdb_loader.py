@@ -2,11 +2,18 @@
 split, write; every statement is set-wise SQL built by :mod:`crimeaudit.engine.duckdb_ingest`.
 
 The ingest stage says what to load; this module is how DuckDB does it fast (temp tables of the
-file as read, of the verdicts of each target and of pseudonyms hashed once per distinct value).
+file as read and of the verdicts of each target).
+
+The columns the stage names as hidden (personal ones, and those the profile does not map) are
+pseudonymised, or dropped where no target reads them, *as the file is read*, before any table
+holds them: no temp table, and so no spill file DuckDB may write under the project folder when
+memory runs short (which a killed process leaves behind), ever holds a clear personal value.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +26,7 @@ if TYPE_CHECKING:
     from crimeaudit.ingestion.profile import Profile, Target
     from crimeaudit.ingestion.source import SourceFile
 
-LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing by lookup
+LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing once per value
 
 
 class DuckDBFileLoader(FileLoader):
@@ -32,75 +39,164 @@ class DuckDBFileLoader(FileLoader):
         self.profile = profile
         self.codes = offences
         self.hash_sql = hash_sql
-        self._lookups: list[str] = []
+        self._salt = secrets.token_hex(16)
 
-    def _pseudonym_lookups(self, source: str, columns: list[str]) -> dict[str, str]:
-        """Hash the distinct values of those personal ``columns`` that repeat, once each.
+    def _hidden_sql(self, columns: list[str], hidden: set[str], used: set[str],
+                    repeated: set[str] = frozenset()) -> str:
+        """The file's columns as they enter the engine: a ``hidden`` one a target reads as the
+        pseudonym of its trimmed value (``repeated`` ones first as a surrogate, see
+        :meth:`_pseudonymise_repeated`), one no target reads as nothing at all (a column
+        nobody mapped is neither read nor hashed)."""
+        out = []
+        for c in columns:
+            name = q.quote_ident(c)
+            if c not in hidden:
+                out.append(name)
+            elif c in repeated:
+                out.append(f"{self._surrogate(q.trimmed(name))} AS {name}")
+            elif c in used:
+                out.append(f"{self.hash_sql(q.trimmed(name))} AS {name}")
+            else:
+                out.append(f"CAST(NULL AS VARCHAR) AS {name}")
+        return ", ".join(out)
 
-        Officers and addresses repeat heavily: hashing each distinct value once and joining it
-        back saves most of the HMAC work. Mostly-unique columns (victims) gain nothing from a
-        lookup, so they are hashed in place. An approximate distinct count over the first rows
-        decides, cheaply (the choice changes the cost, never the pseudonyms).
-        """
-        self._drop_lookups()
+    def _surrogate(self, value: str) -> str:
+        return (f"CASE WHEN {value} IS NULL THEN NULL ELSE "
+                f"CAST(hash({value} || {q.literal(self._salt)}) AS VARCHAR) END")
+
+    def _repeated(self, sample: str, columns: list[str]) -> set[str]:
+        """Those of ``columns`` whose values repeat (officers, not victims), judged on the first
+        rows: for them hashing each distinct value once pays (a keyed hash costs microseconds
+        a value, and officers repeat thousands of times); the choice changes the cost only."""
         if not columns:
-            return {}
+            return set()
         trimmed = [q.trimmed(q.quote_ident(c)) for c in columns]
         row = self.con.execute(
             "SELECT count(*), " + ", ".join(f"approx_count_distinct({t})" for t in trimmed)
-            + f" FROM (SELECT * FROM {source} LIMIT {LOOKUP_SAMPLE})").fetchone()
-        out: dict[str, str] = {}
-        for c, t, distinct in zip(columns, trimmed, row[1:], strict=True):
-            if distinct * 2 > row[0]:
-                continue
-            name = f"__ca_pn{len(out)}"
-            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT __ca_pv, "
-                             f"{self.hash_sql('__ca_pv')} AS __ca_pp "
-                             f"FROM (SELECT DISTINCT {t} AS __ca_pv FROM {source}) "
-                             f"WHERE __ca_pv IS NOT NULL")
-            out[c] = name
-            self._lookups.append(name)
-        return out
+            + f" FROM (SELECT * FROM {sample} LIMIT {LOOKUP_SAMPLE})").fetchone()
+        return {c for c, distinct in zip(columns, row[1:], strict=True) if distinct * 2 <= row[0]}
 
-    def _drop_lookups(self) -> None:
-        for name in self._lookups:
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._lookups = []
+    def _pseudonymise_repeated(self, source: str, repeated: set[str]) -> bool:
+        """Replace the surrogates of ``repeated`` columns in ``__ca_raw`` by pseudonyms, each
+        distinct value hashed once; False (nothing changed) if two values share a surrogate.
 
-    def _read(self, src: SourceFile, path: Path) -> list[tuple[int, str, str, str]]:
-        """Create temp view __ca_src (all text, __rn) and return the rejected lines."""
+        The surrogate (a 64-bit hash of the value and a random salt that lives only in this
+        process) keeps clear values out of the table as it is read, yet lets the pseudonyms be
+        joined in afterwards without disturbing the table's order (which numbers the lines).
+        Only the distinct values pass through memory in clear, never into a table.
+        """
+        con = self.con
+        for c in sorted(repeated):
+            t = q.trimmed(q.quote_ident(c))
+            con.execute("DROP TABLE IF EXISTS __ca_pl")
+            con.execute(f"CREATE TEMP TABLE __ca_pl AS SELECT {self._surrogate('__v')} AS __s, "
+                        f"{self.hash_sql('__v')} AS __p FROM (SELECT DISTINCT {t} AS __v "
+                        f"FROM {source}) WHERE __v IS NOT NULL")
+            if not con.execute("SELECT count(*) = count(DISTINCT __s) FROM __ca_pl").fetchone()[0]:
+                con.execute("DROP TABLE __ca_pl")
+                return False
+            name = q.quote_ident(c)
+            con.execute(f"UPDATE __ca_raw SET {name} = l.__p FROM __ca_pl l "
+                        f"WHERE __ca_raw.{name} = l.__s")
+        con.execute("DROP TABLE IF EXISTS __ca_pl")
+        return True
+
+    def _used(self, columns: list[str], targets: list[Target]) -> set[str]:
+        """The file's columns some target reads (values, routing, periods, wide columns)."""
+        used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
+        used |= {t.when.column for t in targets if t.when}
+        for t in targets:
+            if t.period:
+                used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
+        if self.profile.unpivot:
+            used |= {c for c in columns if re.fullmatch(self.profile.unpivot.pattern, c)}
+        return used
+
+    def _read(self, src: SourceFile, path: Path, hidden: set[str],
+              used: set[str]) -> list[tuple[int, str, str, str]]:
+        """Create temp view __ca_src (all text, ``__rn`` = the record's physical line, header
+        = line 1; Parquet: the row number) and return the lines that are not records.
+
+        A file the ingest stage found clean is read by DuckDB's own CSV reader (fast, in
+        parallel), and must give exactly the records the stage counted; any other file, or a
+        clean one where the count differs, is split into records by the stage's
+        ``src.split()`` and streamed in as Arrow batches, so a damaged line costs that line
+        only. Neither writes a copy of the file anywhere.
+        """
         con = self.con
         con.execute("DROP VIEW IF EXISTS __ca_src")
         con.execute("DROP TABLE IF EXISTS __ca_raw")
+        columns = list(src.columns)
+        cols = self._hidden_sql(columns, hidden, used)
+        if src.format == "parquet" or src.clean:
+            # Files that can be read again: repeated personal values hashed once each.
+            sql = (q.read_parquet_sql(str(path), src.columns) if src.format == "parquet"
+                   else q.read_csv_sql(str(path), src.columns, src.delimiter))
+            repeated = self._repeated(f"({sql})", sorted(hidden & used))
+            if repeated:
+                cols = self._hidden_sql(columns, hidden, used, repeated)
         if src.format == "parquet":
-            sql = q.read_parquet_sql(str(path), src.columns)
-            con.execute(f"CREATE TEMP TABLE __ca_raw AS {sql}")
+            con.execute(f"CREATE TEMP TABLE __ca_raw AS SELECT __rn, {cols} FROM ({sql})")
+            if repeated and not self._pseudonymise_repeated(f"({sql})", repeated):
+                con.execute("DROP TABLE __ca_raw")
+                cols = self._hidden_sql(columns, hidden, used)
+                con.execute(f"CREATE TEMP TABLE __ca_raw AS SELECT __rn, {cols} FROM ({sql})")
             con.execute("CREATE TEMP VIEW __ca_src AS SELECT * FROM __ca_raw")
             return []
-        for t in ("__ca_rej", "__ca_scan"):
-            con.execute(f"DROP TABLE IF EXISTS {t}")
-        # rowid keeps the file's record order (insertion order is preserved), so it numbers
-        # the records without a window over the whole file.
-        con.execute("CREATE TEMP TABLE __ca_raw AS "
-                    + q.read_csv_sql(str(path), src.columns, src.delimiter))
-        # (rows written inside a transaction have rowids from a high offset: subtract it)
-        first = con.execute("SELECT coalesce(min(rowid), 0) FROM __ca_raw").fetchone()[0]
-        con.execute(f"CREATE TEMP VIEW __ca_src AS SELECT rowid - {int(first)} + 1 AS __rn, * "
-                    f"FROM __ca_raw")
-        rows = con.execute(
-            "SELECT line, any_value(column_name), any_value(error_type), any_value(csv_line), "
-            "any_value(error_message) FROM __ca_rej GROUP BY line ORDER BY line"
-        ).fetchall()
-        return [(int(r[0]), r[1] or "", q.reject_reason(str(r[2]), str(r[4] or "")), r[3] or "")
-                for r in rows]
+        if src.clean:
+            # rowid keeps the file's record order (insertion order is preserved), so it
+            # numbers the records without a window over the whole file.
+            con.execute(f"CREATE TEMP TABLE __ca_raw AS SELECT {cols} FROM ({sql})")
+            # (rows written inside a transaction have rowids from a high offset: subtract it)
+            first, n = con.execute("SELECT coalesce(min(rowid), 0), count(*) FROM __ca_raw"
+                                   ).fetchone()
+            if n == src.records and (
+                    not repeated or self._pseudonymise_repeated(f"({sql})", repeated)):
+                con.execute(f"CREATE TEMP VIEW __ca_src AS SELECT rowid - {int(first)} + 2 "
+                            f"AS __rn, * FROM __ca_raw")
+                return []
+            con.execute("DROP TABLE __ca_raw")
+            cols = self._hidden_sql(columns, hidden, used)
+        split = src.split(self.profile.multiline_fields)
+        con.register("__ca_arrow", split.reader())
+        try:
+            con.execute(f"CREATE TEMP TABLE __ca_raw AS SELECT __rn, {cols} FROM __ca_arrow")
+        finally:
+            con.unregister("__ca_arrow")
+        con.execute("CREATE TEMP VIEW __ca_src AS SELECT * FROM __ca_raw")
+        return list(split.rejects)
+
+    def _row_ids(self, source: str, columns: list[str]) -> str:
+        """A view of ``source`` with ``__ca_rowid``: the id of a row that has none of its own.
+
+        The keyed hash of the row's whole content (so it never depends on the file's name and
+        reveals nothing), then its occurrence among identical rows of the file (two identical
+        anti-social behaviour reports in one month and place are two incidents). The same rows
+        ingested again under any name get the same ids, so they are caught as duplicates.
+        """
+        con = self.con
+        content = "concat_ws(chr(31), " + ", ".join(
+            f"coalesce({q.trimmed(q.quote_ident(c))}, '')" for c in columns) + ")"
+        con.execute("DROP TABLE IF EXISTS __ca_ids")
+        con.execute("DROP VIEW IF EXISTS __ca_srcid")
+        con.execute(
+            "CREATE TEMP TABLE __ca_ids AS SELECT __rn AS __ca_idrn, substr(__h, 3) || '-' || "
+            "CAST(row_number() OVER (PARTITION BY __h ORDER BY __rn) AS VARCHAR) AS __ca_rowid "
+            f"FROM (SELECT __rn, {self.hash_sql(content)} AS __h FROM {source})")
+        con.execute(f"CREATE TEMP VIEW __ca_srcid AS SELECT s.*, i.__ca_rowid FROM {source} s "
+                    f"JOIN __ca_ids i ON i.__ca_idrn = s.__rn")
+        return "__ca_srcid"
 
     def load(self, src: SourceFile, path: Path, targets: list[Target],
              personal: set[str]) -> LoadedFile:
+        """Load one file; ``personal``: the columns pseudonymised as the file is read (the
+        targets then see pseudonyms, and quarantined text shows them as they are)."""
         con = self.con
         out = LoadedFile()
-        out.rejects = self._read(src, path)
-        source = "__ca_src"
         file_cols = list(src.columns)
+        used = self._used(file_cols, targets)
+        out.rejects = self._read(src, path, personal, used)
+        source = "__ca_src"
         if self.profile.unpivot:
             u = self.profile.unpivot
             sql = q.unpivot_sql("__ca_src", file_cols, u.pattern, u.name, u.value)
@@ -113,24 +209,26 @@ class DuckDBFileLoader(FileLoader):
         n_rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
         out.read = int(n_rows) + len(out.rejects)
         label = src.path.name
-        plain = {spec.source for t in targets for spec in t.columns.values()
-                 if isinstance(spec.source, str) and spec.source in personal}
-        lookups = self._pseudonym_lookups(source, [c for c in file_cols if c in plain])
-        raw_text = q.raw_text_sql(file_cols, src.delimiter, personal, self.hash_sql)
+        if source == "__ca_src" and any(s.row_id for t in targets for s in t.columns.values()):
+            source = self._row_ids(source, file_cols)
+        raw_text = q.raw_text_sql(file_cols, src.delimiter, personal - used)
         for target in targets:
             table = TABLES[target.table]
             builder = q.TargetSQL(target, self.profile.crosswalks, self.codes, personal,
                                   self.hash_sql, label,
                                   self.profile.name if table.name == "counts"
-                                  else f"{self.profile.name}:{label}", lookups)
+                                  else f"{self.profile.name}:{label}",
+                                  decimal=self.profile.decimal,
+                                  plausible=self.profile.plausible)
             has_rows = con.execute(f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}"
                                    ).fetchone()[0]
             update = target.mode == "update"
             refs = self.profile.check_incident_refs and table.name == "crimes"
             names = [c for c in table.column_names if not update or c in target.columns]
             con.execute("DROP TABLE IF EXISTS __ca_stage")
-            # Updates (outcomes joined onto loaded crimes) and unpivoted rows (several per
-            # line, so the line number does not name one) are small: stage every value.
+            # Updates (outcomes joined onto loaded crimes), unpivoted rows (several per line,
+            # so the line number does not name one) and rows given ids are small: stage every
+            # value.
             staged_values = update or source != "__ca_src"
             if staged_values:
                 con.execute("CREATE TEMP TABLE __ca_stage AS " + builder.select(source, file_cols))
@@ -183,10 +281,10 @@ class DuckDBFileLoader(FileLoader):
                 f"SELECT __rn AS rn, NULL AS tbl, NULL AS col, 'row matches none of the "
                 f"profile''s tables' AS reason, {raw_text} AS raw FROM {source} src "
                 f"WHERE {unrouted}").fetch_arrow_table())
-        con.execute("DROP VIEW IF EXISTS __ca_src")
-        for t in ("__ca_raw", "__ca_long", "__ca_stage"):
+        for v in ("__ca_srcid", "__ca_src"):
+            con.execute(f"DROP VIEW IF EXISTS {v}")
+        for t in ("__ca_raw", "__ca_long", "__ca_stage", "__ca_ids"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
-        self._drop_lookups()
         return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import pyarrow as pa
 
 from crimeaudit.engine import FileLoader, LoadedFile
 from crimeaudit.ingestion.errors import IngestError
-from crimeaudit.ingestion.profile import ColumnSpec, Profile, Target, load_profile
-from crimeaudit.ingestion.pseudonym import project_key, sql_expression
+from crimeaudit.ingestion.profile import ColumnSpec, Plausible, Profile, Target, load_profile
+from crimeaudit.ingestion.pseudonym import PseudonymKey, project_key, sql_expression
 from crimeaudit.ingestion.quarantine import (
     FILES_SCHEMA,
     FILES_TABLE,
@@ -27,13 +28,17 @@ from crimeaudit.ingestion.quarantine import (
     QUARANTINE_TABLE,
     ensure_tables,
 )
-from crimeaudit.ingestion.source import SourceFile, inspect_file, transcode_to_utf8
+from crimeaudit.ingestion.source import SourceFile, inspect_file
 from crimeaudit.model.schema import TABLES
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb
 
 # The engine's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
 MEMORY_LIMIT_BYTES = 2 << 30
+
+# Where earlier versions kept a UTF-8 copy of each Windows-1252 input (with every personal
+# value in clear): removed at the start of every ingest, whatever killed the one that made it.
+STALE_TMP = "ingest-tmp"
 
 # Incidents first so that crimes in the same ingest can point at them.
 TABLE_ORDER = ("incidents", "crimes", "classification_changes", "truth_incidents",
@@ -124,7 +129,7 @@ class _FileIngest:
 
     def _personal(self, targets: list[Target]) -> set[str]:
         """The profile's personal source columns, and those feeding a personal canonical
-        column: all are hidden in quarantined text too."""
+        column: all are pseudonymised wherever they go, quarantined text included."""
         personal = set(self.profile.personal)
         for target in targets:
             for name, spec in target.columns.items():
@@ -132,19 +137,28 @@ class _FileIngest:
                     personal.update(spec.source_columns)
         return personal
 
-    def load(self, src: SourceFile, targets: list[Target], tmp: Path) -> FileReport:
+    def _hidden(self, src: SourceFile, targets: list[Target]) -> set[str]:
+        """Columns never shown in clear in the quarantine: the personal ones, and those the
+        profile does not map (an address or a phone number nobody declared is still one)."""
+        used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
+        used |= {t.when.column for t in targets if t.when}
+        for t in targets:
+            if t.period:
+                used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
+        if self.profile.unpivot:
+            used |= {c for c in src.columns if re.fullmatch(self.profile.unpivot.pattern, c)}
+        return self._personal(targets) | (set(src.columns or []) - used)
+
+    def load(self, src: SourceFile, targets: list[Target]) -> FileReport:
         u = self.profile.unpivot
         if u and not any(re.fullmatch(u.pattern, c) for c in src.columns):
             raise IngestError(f"{src.path}: no column names match {u.pattern!r} "
                               f"(the wide period columns); nothing was loaded from it")
-        path = src.path
-        if src.format != "parquet" and src.encoding == "windows-1252":
-            path = transcode_to_utf8(src, tmp)
         for target in targets:
             table = TABLES[target.table]
             self.project.engine.create_empty(table.name, table.arrow_schema())
-        personal = self._personal(targets)
-        done: LoadedFile = self.loader.load(src, path, targets, personal)
+        personal = self._hidden(src, targets)
+        done: LoadedFile = self.loader.load(src, src.path, targets, personal)
         for name, written in done.written.items():
             if written != done.tables[name]:
                 raise IngestError(f"{src.path}: internal error: {done.tables[name]} rows passed "
@@ -168,18 +182,12 @@ class _FileIngest:
         rep.quarantined = n + len(rejects)
         if not rep.quarantined:
             return
-        if src.format == "parquet":
-            lines = rows.column("rn").to_numpy() if n else np.array([], dtype=np.int64)
-        else:
-            # Parsed rows are numbered among good records; map record k to its physical line by
-            # skipping the header and the rejected lines.
-            bad = np.array([r[0] for r in rejects], dtype=np.int64)
-            rn = rows.column("rn").to_numpy() if n else np.array([], dtype=np.int64)
-            top = int(rn.max()) + len(bad) + 2 if n else 2
-            good = np.setdiff1d(np.arange(2, top + 1, dtype=np.int64), bad)
-            lines = good[rn - 1] if n else rn
-        # A row that could not be split into columns cannot have its personal fields replaced.
-        hide_raw = bool(personal) or self.profile.canonical
+        # The loader numbers rows by the physical line their record starts on (Parquet: the
+        # row number), and the lines that are not records come with theirs.
+        lines = rows.column("rn").to_numpy() if n else np.array([], dtype=np.int64)
+        # A line that could not be split into columns cannot have its personal or unmapped
+        # fields replaced: its text is withheld (the file and line say where it is).
+        hide_raw = bool(personal)
         file = str(src.path)
         tables = ",".join(rep.tables) or None
         data = {
@@ -192,7 +200,8 @@ class _FileIngest:
                                                                        for r in rejects],
             "reason": (rows.column("reason").to_pylist() if n else []) + [r[2] for r in rejects],
             "raw": (rows.column("raw").to_pylist() if n else [])
-            + [("[withheld: the row could not be split, and the profile has personal fields]"
+            + [("[withheld: the line could not be split into columns, and some of them are "
+                "personal or not mapped by the profile]"
                 if hide_raw else r[3]) for r in rejects],
             "time": [self.now] * rep.quarantined,
         }
@@ -218,6 +227,7 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     >>> r.files[0].read, r.files[0].loaded, r.files[0].quarantined
     (2, 1, 1)
     """
+    _remove_stale_copies(project.path)
     prof = load_profile(profile)
     progress = resolve(progress)
     if not files:
@@ -242,44 +252,38 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
                 raise IngestError(
                     f"{src.path}: line 1: missing column {exc.args[0]} that profile "
                     f"{prof.name!r} needs; nothing was loaded from it") from None
+        _check_personal(prof, profile, src)
         plans.append((src, targets))
     plans.sort(key=lambda p: min(TABLE_ORDER.index(t.table) for t in p[1]))
-    key = project_key(project.path)
-    if key.created:
-        progress.note(f"created a new pseudonym key in {key.origin} (owner-only); keep it safe: "
-                      f"the same key gives the same pseudonyms in later ingests")
+    key = _project_key(project, progress)
+    prof = prof.model_copy(update={"plausible": _plausible(project.config)})
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report = IngestReport(prof.name, [], key.origin, key.created)
     engine = project.engine
-    tmp = project.folder("ingest-tmp")
-    try:
-        with engine.memory_cap(MEMORY_LIMIT_BYTES), engine.transaction():
-            ensure_tables(engine)
-            loader = _FileIngest(project, prof, key.key, now)
-            done = engine.table(FILES_TABLE)
-            seen = {(r["sha256"], r["profile"]): r for r in engine.to_pyarrow(done).to_pylist()}
-            with progress.task(f"Ingesting with profile {prof.name}", total=len(plans)) as advance:
-                for src, targets in plans:
-                    prior = seen.get((src.sha256, prof.name))
-                    if prior:
-                        report.files.append(FileReport(
-                            str(src.path), src.sha256, {}, prior["read"], prior["loaded"],
-                            prior["quarantined"], skipped=True))
-                        advance(1)
-                        continue
-                    rep = loader.load(src, targets, tmp)
-                    engine.write(FILES_TABLE, pa.table({
-                        "file": [rep.file], "sha256": [rep.sha256], "profile": [prof.name],
-                        "table": [",".join(rep.tables)], "read": [rep.read],
-                        "loaded": [rep.loaded], "quarantined": [rep.quarantined],
-                        "time": [now]}, schema=FILES_SCHEMA), mode="append")
-                    seen[(src.sha256, prof.name)] = {"read": rep.read, "loaded": rep.loaded,
-                                                     "quarantined": rep.quarantined}
-                    report.files.append(rep)
+    with engine.memory_cap(MEMORY_LIMIT_BYTES), engine.transaction():
+        ensure_tables(engine)
+        loader = _FileIngest(project, prof, key.key, now)
+        done = engine.table(FILES_TABLE)
+        seen = {(r["sha256"], r["profile"]): r for r in engine.to_pyarrow(done).to_pylist()}
+        with progress.task(f"Ingesting with profile {prof.name}", total=len(plans)) as advance:
+            for src, targets in plans:
+                prior = seen.get((src.sha256, prof.name))
+                if prior:
+                    report.files.append(FileReport(
+                        str(src.path), src.sha256, {}, prior["read"], prior["loaded"],
+                        prior["quarantined"], skipped=True))
                     advance(1)
-    finally:
-        for f in tmp.glob("*.utf8.csv"):
-            f.unlink()
+                    continue
+                rep = loader.load(src, targets)
+                engine.write(FILES_TABLE, pa.table({
+                    "file": [rep.file], "sha256": [rep.sha256], "profile": [prof.name],
+                    "table": [",".join(rep.tables)], "read": [rep.read],
+                    "loaded": [rep.loaded], "quarantined": [rep.quarantined],
+                    "time": [now]}, schema=FILES_SCHEMA), mode="append")
+                seen[(src.sha256, prof.name)] = {"read": rep.read, "loaded": rep.loaded,
+                                                 "quarantined": rep.quarantined}
+                report.files.append(rep)
+                advance(1)
     project.log_run(
         "ingest", inputs=[s.path for s in sources],
         counts={f.file: {"read": f.read, "loaded": f.loaded, "quarantined": f.quarantined,
@@ -288,3 +292,45 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     )
     return report
 
+
+
+def _remove_stale_copies(folder: Path) -> None:
+    """Delete what an older, killed ingest may have left in ``ingest-tmp`` (clear copies)."""
+    stale = folder / STALE_TMP
+    if stale.is_symlink():
+        stale.unlink()
+    elif stale.is_dir():
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _check_personal(prof: Profile, given: str | Path | Profile, src: SourceFile) -> None:
+    """A ``personal:`` name that is not a column of the file is refused: a misspelt name would
+    otherwise leave the real column in clear without a word."""
+    cols = list(src.columns or [])
+    unknown = [c for c in prof.personal if c not in cols]
+    if unknown:
+        where = f"profile {prof.name!r}" + (f" ({given})" if isinstance(given, str | Path)
+                                            and Path(given).suffix in (".yaml", ".yml") else "")
+        raise IngestError(
+            f"{where}: personal column(s) {', '.join(map(repr, unknown))} not in {src.path} "
+            f"(its columns: {', '.join(cols)}); a misspelt name would leave the column in "
+            f"clear, so nothing was loaded")
+
+
+def _project_key(project: Any, progress: Progress) -> PseudonymKey:
+    """The project's pseudonym key, checked against the fingerprint it recorded; at the first
+    ingest the fingerprint is recorded (before anything is pseudonymised with the key)."""
+    expected = project.config.pseudonym_key_fingerprint
+    key = project_key(project.path, expected)
+    if key.created:
+        progress.note(f"created a new pseudonym key in {key.origin} (owner-only); keep it safe "
+                      f"and back it up: this project's later ingests need the same key")
+    if not expected:
+        project.record_key_fingerprint(key.fingerprint)
+    return key
+
+
+def _plausible(config: Any) -> Plausible:
+    latest = config.latest_date or dt.date.today() + dt.timedelta(days=1)
+    return Plausible(earliest_date=config.earliest_date, latest_date=latest,
+                     latitude=tuple(config.latitude), longitude=tuple(config.longitude))

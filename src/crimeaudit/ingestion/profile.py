@@ -13,12 +13,21 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from crimeaudit.ingestion.errors import IngestError
 from crimeaudit.model.schema import TABLES
@@ -26,6 +35,40 @@ from crimeaudit.model.schema import TABLES
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+#: Directives the engine's ``strptime`` knows (DuckDB's list); ``%-d`` etc. drop padding.
+DATE_DIRECTIVES = frozenset("aAbBcdfgGhHIjmMnpSTuUVwWxXyYzZ%")
+_DIRECTIVE = re.compile(r"%(-?)(.?)", re.DOTALL)
+
+
+def check_date_format(fmt: str) -> str:
+    """``fmt`` if the engine can parse dates with it, else ValueError saying what is wrong.
+
+    A format the engine rejects fails the ingest half-way; one without a single directive
+    ("YYYY-MM-DD") parses nothing, so every row would be quarantined. Both are refused when
+    the profile is read, so that ``profiles --check`` says so.
+
+    >>> check_date_format("%d/%m/%Y %H:%M")
+    '%d/%m/%Y %H:%M'
+    >>> check_date_format("YYYY-MM-DD")
+    Traceback (most recent call last):
+    ValueError: date format 'YYYY-MM-DD' has no %-directive (write e.g. %Y-%m-%d)
+    """
+    if fmt == "auto":
+        return fmt
+    found = False
+    for m in _DIRECTIVE.finditer(fmt):
+        code = m.group(2)
+        if code == "":
+            raise ValueError(f"date format {fmt!r} ends with a lone %")
+        if code not in DATE_DIRECTIVES:
+            raise ValueError(f"date format {fmt!r}: %{m.group(1)}{code} is not a date "
+                             f"directive (known: %Y %m %d %H %M %S %p %b %y ...)")
+        found = found or code != "%"
+    if not found:
+        raise ValueError(f"date format {fmt!r} has no %-directive (write e.g. %Y-%m-%d)")
+    return fmt
 
 
 class Crosswalk(_Strict):
@@ -53,6 +96,13 @@ class ColumnSpec(_Strict):
     format: str | list[str] | None = None
     crosswalk: str | None = None
     prefix: str = ""
+
+    @field_validator("format")
+    @classmethod
+    def _date_formats(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for fmt in [value] if isinstance(value, str) else value or []:
+            check_date_format(fmt)
+        return value
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
@@ -115,6 +165,11 @@ class Period(_Strict):
     year: str | None = None
     quarter: str | None = None
 
+    @field_validator("format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        return None if value is None else check_date_format(value)
+
 
 class Unpivot(_Strict):
     """Wide sources: columns whose names match ``pattern`` become rows."""
@@ -122,6 +177,17 @@ class Unpivot(_Strict):
     pattern: str
     name: str = "period"
     value: str = "count"
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        # Checked here, not at the first file: `profiles --check` must not call it valid.
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"/{value}/ is not a regular expression: {exc.msg} at "
+                             f"position {exc.pos}") from None
+        return value
 
 
 class Target(_Strict):
@@ -156,6 +222,16 @@ class Target(_Strict):
         return self.model_copy(update={"columns": cols})
 
 
+class Plausible(_Strict):
+    """Ranges outside which a value is an error, quarantined with the reason (the project's
+    settings ``earliest_date``, ``latest_date``, ``latitude``, ``longitude``)."""
+
+    earliest_date: dt.date
+    latest_date: dt.date
+    latitude: tuple[float, float] = (-90.0, 90.0)
+    longitude: tuple[float, float] = (-180.0, 180.0)
+
+
 class Profile(_Strict):
     """A validated ingest profile."""
 
@@ -172,6 +248,15 @@ class Profile(_Strict):
     unpivot: Unpivot | None = None
     targets: list[Target] = Field(default_factory=list)
     notes: str = ""
+    multiline_fields: bool = Field(
+        False, description="A quoted field may span lines (a narrative with line breaks). Off, "
+        "a quote left open at a line end quarantines that line alone, so one stray quote "
+        "cannot swallow the lines after it.")
+    decimal: Literal[".", ","] = Field(
+        ".", description="Decimal separator of numbers in the source; a number written with "
+        "the other one is quarantined, never read as a different number.")
+    #: Plausible ranges, from the project's settings at ingest (not written in a profile).
+    plausible: Plausible | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
@@ -218,6 +303,17 @@ def list_profiles() -> dict[str, str]:
     return out
 
 
+def _read_profile_text(path: Path) -> str:
+    """A profile file's text; one that is not UTF-8 is refused naming the line, not echoed."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise IngestError(f"{path}: line {line}: byte {exc.start} is not UTF-8; save the "
+                          f"profile as UTF-8") from None
+
+
 def load_profile(name_or_path: str | Path | Profile) -> Profile:
     """A built-in profile by name, or a user's profile from a YAML file, validated."""
     if isinstance(name_or_path, Profile):
@@ -228,22 +324,32 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
         text, where = builtin.read_text(encoding="utf-8"), f"built-in profile {text_name!r}"
     else:
         path = Path(text_name)
+        if path.is_dir():
+            raise IngestError(f"{path}: is a directory, not a profile YAML file")
         if not path.is_file():
             raise IngestError(
                 f"no profile {text_name!r}: not a built-in ({', '.join(list_profiles())}) "
                 f"and no such file"
             )
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        text, where = _read_profile_text(path), str(path)
+    # Messages below never quote the file's content: `profiles --check /etc/shadow` must not
+    # print its lines. They name the line and column instead.
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise IngestError(f"{where}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise IngestError(f"{where}: a profile must be a YAML mapping")
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None)
+        raise IngestError(f"{where}: not valid YAML{at}" + (f" ({problem})" if problem else "")
+                          ) from None
+    if not isinstance(data, dict) or not set(map(str, data)) & set(Profile.model_fields):
+        raise IngestError(f"{where}: not a profile YAML (a profile is a YAML mapping with "
+                          f"'name' and 'targets'; see the built-in ones: crimeaudit profiles)")
     try:
-        return Profile(**data)
+        return Profile.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc']) or 'profile'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(x) for x in e['loc']) or 'profile'}: "
+            f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise IngestError(f"{where}: invalid profile: {problems}") from exc

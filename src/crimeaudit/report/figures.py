@@ -16,11 +16,14 @@ rendered from it, so the two can never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crimeaudit import __version__
 from crimeaudit.audit.figures_store import stored_runs
+from crimeaudit.comparison.section import report_section
+from crimeaudit.detect.findings_file import read_findings
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.linkage.pairs import link_counts
 from crimeaudit.model.figures import FIGURES_VERSION, Finding
@@ -98,8 +101,9 @@ def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
 
 
 @project_verb
-def collect(p) -> dict[str, Any]:
-    """Read an open project's figures into the document (see :func:`figures_document`)."""
+def collect(p, compare: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Read an open project's figures into the document (see :func:`figures_document`);
+    ``compare`` names other audits' project folders for the comparison section."""
     project = {"name": p.config.name,
                "timeliness_hours": p.config.timeliness_hours,
                "confidence_level": p.config.confidence_level,
@@ -111,12 +115,25 @@ def collect(p) -> dict[str, Any]:
         raise ReportError(f"{p.path}: no estimates in the project; run crimeaudit estimate "
                           f"{p.path} first")
     findings_file = p.path / REPORTS / "findings.json"
-    findings = _read_json(findings_file) if findings_file.exists() else None
+    findings = None
+    if findings_file.exists():
+        # The head (summary, groups, exclusions) as written; each finding as a Finding with
+        # its chart joined back from charts.json (written once there, not per finding).
+        findings = _read_json(findings_file)
+        findings["findings"] = [f.to_dict() for f in read_findings(findings_file)]
     meta = _simulation_manifest(runs)
     if meta:
         project["simulation"] = meta
     linkage = link_counts(p) if p.engine.has_table("crimes") else None
-    return figures_document(project, audits, findings, runs, linkage)
+    doc = figures_document(project, audits, findings, runs, linkage)
+    doc["comparison"] = comparison_of(p, compare)
+    return doc
+
+
+def comparison_of(p, others: Sequence[str | Path] = ()) -> dict[str, Any] | None:
+    """The comparison section: this audit against ``others``, or the project's own audits of
+    several samples over time (None when there is nothing to compare)."""
+    return report_section(p, others, p.config.confidence_level)
 
 
 def _iso(d) -> str | None:

@@ -17,6 +17,7 @@ from crimeaudit.model.figures import dumps
 from crimeaudit.report.charts import interval_svg, strand_order, svg_of
 from crimeaudit.report.figures import collect, findings_of
 from crimeaudit.report.headline import pct
+from crimeaudit.store.files import write_text
 from crimeaudit.store.project import project_verb
 
 MEASURE_TITLES = {
@@ -161,22 +162,58 @@ def render(doc: dict[str, Any]) -> str:
         oracle_error_rate=_oracle_error_rate(doc["runs"]), strand_names=STRAND_NAMES,
         project=doc["project"], input_files=_input_files(doc["runs"]),
         design_names=DESIGN_NAMES, glossary=method_glossary(doc["estimates"]),
+        comparison=_comparison(doc),
     )
 
 
+def _comparison(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The comparison section's figures as text, and its chart as SVG."""
+    sec = doc.get("comparison")
+    if not sec:
+        return None
+    rows = []
+    for d in sec.get("rows", []):
+        prop = d.get("unit", "proportion") == "proportion"
+
+        def fig(e: dict[str, Any], prop: bool = prop) -> str:
+            if prop:
+                return f"{pct(e['estimate'])} ({pct(e['lower'])[:-1]}-{pct(e['upper'])})"
+            return f"{e['estimate']:,.0f}"
+
+        k = 100 if prop else 1
+        fmt = "{:+.1f}" if prop else "{:+,.0f}"
+        rows.append({"measure": MEASURE_TITLES.get(d["measure"], d["measure"]),
+                     "scope": STRAND_NAMES.get(d["scope"], d["scope"]),
+                     "a": fig(d["estimate_a"]), "b": fig(d["estimate_b"]),
+                     "diff": fmt.format(k * d["difference"]),
+                     "ci": f"{fmt.format(k * d['lower'])} to {fmt.format(k * d['upper'])}",
+                     "p": pvalue(d["p"]) if d.get("p") is not None else "n/a",
+                     "method": d["method"]})
+    chart = ""
+    if sec.get("chart"):
+        try:
+            chart = svg_of(sec["chart"])
+        except Exception as exc:  # a bad spec must not lose the report; say so instead
+            chart = f"<p class='note'>Chart could not be drawn: {exc}</p>"
+    return dict(sec, table=rows, chart_svg=chart)
+
+
 @project_verb
-def write_report(project, out: str | Path | None = None) -> dict[str, Path]:
+def write_report(project, out: str | Path | None = None,
+                 compare: tuple[str | Path, ...] | list[str | Path] = ()) -> dict[str, Path]:
     """``crimeaudit report DIR``: write ``report.html`` and ``report.json`` beside it.
 
     ``project`` is an open :class:`~crimeaudit.store.Project` or a project folder's path.
-    Returns the two paths. Default: ``DIR/reports/report.html``.
+    Returns the two paths. Default: ``DIR/reports/report.html``. ``compare`` names other
+    audits' project folders for the comparison section (``--compare OTHER``).
     """
-    doc = collect(project)
-    html_path = Path(out) if out else project.path / "reports" / "report.html"
+    doc = collect(project, compare=compare)
+    html_path = Path(out) if out else project.folder("reports") / "report.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_path = html_path.with_suffix(".json")
-    html_path.write_text(render(doc), encoding="utf-8")
-    json_path.write_text(dumps(_without_chart_specs(doc), indent=1) + "\n", encoding="utf-8")
+    # Never through a link planted in a shared project folder, never half-written.
+    write_text(html_path, render(doc))
+    write_text(json_path, dumps(_without_chart_specs(doc), indent=1) + "\n")
     return {"html": html_path, "json": json_path}
 
 

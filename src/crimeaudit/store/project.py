@@ -6,6 +6,11 @@
       project.yaml   settings (timeliness limit, confidence level, audit period, ...)
       store.duckdb   the embedded store: canonical tables and every stage's output
       runs.jsonl     one line per run: command, inputs with SHA-256, version, counts
+      .lock          while a command works on the project: which one, since when
+
+One command at a time opens a project (:mod:`crimeaudit.store.lock`); a second one waits a
+few seconds and then says which command holds it. Files written into the folder never follow a
+symbolic link (:mod:`crimeaudit.store.files`).
 
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp()) / "kent"
@@ -19,11 +24,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +43,8 @@ from crimeaudit.engine import Engine, connect
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.model.codes import CodeLists, load_code_lists
 from crimeaudit.model.schema import COUNTS, RECORD_TABLES
+from crimeaudit.store import lock
+from crimeaudit.store.files import append_text, describe, safe_folder, write_text
 
 CONFIG_FILE = "project.yaml"
 STORE_FILE = "store.duckdb"
@@ -44,6 +53,10 @@ RUN_LOG = "runs.jsonl"
 
 class ProjectError(CrimeauditError, RuntimeError):
     """The project folder is missing, damaged or misconfigured."""
+
+
+class ProjectWarning(UserWarning):
+    """Something in the project folder was damaged and skipped (a bad run-log line)."""
 
 
 class ProjectConfig(BaseModel):
@@ -61,6 +74,15 @@ class ProjectConfig(BaseModel):
     audit_period_end: dt.date | None = None
     code_lists: str | None = Field(None, description="Folder of replacement code lists.")
     targets: str | None = Field(None, description="YAML file declaring performance targets.")
+    # Plausible ranges: an ingested value outside them is quarantined with the reason.
+    earliest_date: dt.date = Field(dt.date(1990, 1, 1), description="Earliest plausible date.")
+    latest_date: dt.date | None = Field(
+        None, description="Latest plausible date (none: the day after the ingest runs).")
+    latitude: tuple[float, float] = (-90.0, 90.0)
+    longitude: tuple[float, float] = (-180.0, 180.0)
+    pseudonym_key_fingerprint: str | None = Field(
+        None, description="Fingerprint of the key the store's pseudonyms were made with "
+        "(recorded at the first ingest; another key is refused).")
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -81,28 +103,52 @@ class Project:
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
-    def init(cls, path: str | Path, name: str | None = None, **settings: Any) -> Project:
+    def init(cls, path: str | Path, name: str | None = None, *, wait: float | None = None,
+             **settings: Any) -> Project:
+        """Create a project in ``path`` (a new or empty folder) and open it.
+
+        ``wait``: seconds to wait if another command holds the folder (default
+        :data:`crimeaudit.store.lock.DEFAULT_WAIT`, or the CLI's ``--wait``).
+        """
         path = Path(path)
         if (path / CONFIG_FILE).exists():
             raise ProjectError(f"{path} is already a crimeaudit project")
-        path.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise ProjectError(f"{path} exists and is not a folder; give a new folder's name")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"{path}: cannot create the project folder: "
+                               f"{describe(exc)}") from exc
         config = ProjectConfig(
             name=name or path.name,
             created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             **settings,
         )
-        # The engine first: one that cannot run stops here, before a project is written.
-        engine = connect(config.engine, path / STORE_FILE)
-        (path / CONFIG_FILE).write_text(
-            yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
-        project = cls(path, config, engine)
-        for table in (*RECORD_TABLES, COUNTS):
-            project.engine.create_empty(table.name, table.arrow_schema())
+        key = lock.acquire(path, wait)
+        try:
+            # The engine first: one that cannot run stops here, before a project is written.
+            engine = _connect_store(config.engine, path)
+            try:
+                write_text(path / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"),
+                                                              sort_keys=False))
+                project = cls(path, config, engine)
+                project._lock = key
+                for table in (*RECORD_TABLES, COUNTS):
+                    project.engine.create_empty(table.name, table.arrow_schema())
+            except BaseException:
+                engine.close()
+                raise
+        except BaseException:
+            lock.release(key)
+            raise
         return project
 
     @classmethod
-    def open(cls, path: str | Path) -> Project:
+    def open(cls, path: str | Path, *, wait: float | None = None) -> Project:
+        """Open the project in ``path``, waiting up to ``wait`` seconds if another command
+        holds it (then :class:`~crimeaudit.store.lock.ProjectBusyError`, naming that command).
+        """
         path = Path(path)
         cfg_file = path / CONFIG_FILE
         if not cfg_file.exists():
@@ -110,14 +156,33 @@ class Project:
                 f"{path} is not a crimeaudit project (no {CONFIG_FILE}); "
                 f"create one with: crimeaudit init {path}"
             )
+        key = lock.acquire(path, wait)
         try:
-            config = ProjectConfig(**(yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}))
-        except (ValidationError, yaml.YAMLError, TypeError) as exc:
-            raise ProjectError(f"{cfg_file}: invalid settings:\n{exc}") from exc
-        return cls(path, config, connect(config.engine, path / STORE_FILE))
+            config = _read_config(cfg_file)
+            project = cls(path, config, _connect_store(config.engine, path))
+        except BaseException:
+            lock.release(key)
+            raise
+        project._lock = key
+        return project
 
     def close(self) -> None:
-        self.engine.close()
+        """Close the store and let the next command in (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        try:
+            self.engine.close()
+        finally:
+            key = getattr(self, "_lock", None)  # None: made directly, not by open()/init()
+            if key is not None:
+                lock.release(key)
+
+    def __del__(self) -> None:
+        # A project dropped without close() (a script, a notebook) must not keep every other
+        # command out for as long as its process lives.
+        with contextlib.suppress(Exception):  # at collection time there is no one to tell
+            self.close()
 
     def __enter__(self) -> Project:
         return self
@@ -133,11 +198,19 @@ class Project:
             folder = str(self.path / folder)
         return load_code_lists(folder)
 
+    def record_key_fingerprint(self, fingerprint: str) -> None:
+        """Record the pseudonym key's fingerprint in ``project.yaml`` (at the first ingest), so
+        that an ingest under any other key is refused. Only that line of the file changes."""
+        cfg = self.path / CONFIG_FILE
+        field = "pseudonym_key_fingerprint:"
+        lines = [x for x in cfg.read_text(encoding="utf-8").splitlines()
+                 if not x.startswith(field)]
+        write_text(cfg, "\n".join([*lines, f"{field} '{fingerprint}'"]) + "\n")
+        self.config.pseudonym_key_fingerprint = fingerprint
+
     def folder(self, name: str) -> Path:
         """A sub-folder of the project for a stage's files (reports, exports, models)."""
-        p = self.path / name
-        p.mkdir(parents=True, exist_ok=True)
-        return p
+        return safe_folder(self.path, name)
 
     def log_run(
         self,
@@ -159,15 +232,80 @@ class Project:
             "params": params or {},
             "counts": counts or {},
         }
-        with open(self.path / RUN_LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, default=str, sort_keys=True) + "\n")
+        append_text(self.path / RUN_LOG, json.dumps(entry, default=str, sort_keys=True) + "\n")
         return entry
 
     def runs(self) -> list[dict[str, Any]]:
+        """The run log's entries, oldest first.
+
+        A damaged line (a disk filled mid-write, a hand edit) is skipped with a
+        :class:`ProjectWarning` naming it: the log is a record for people, and one bad line
+        must not stop every command that reads it (the report, comparisons).
+        """
         log = self.path / RUN_LOG
         if not log.exists():
             return []
-        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+        out = []
+        text = log.read_bytes().decode("utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict):
+                warnings.warn(f"{log}: line {number} is not a run record; skipped",
+                              ProjectWarning, stacklevel=2)
+                continue
+            out.append(entry)
+        return out
+
+
+def _read_config(cfg_file: Path) -> ProjectConfig:
+    """``project.yaml``, validated; any problem is one line naming the file."""
+    try:
+        data = yaml.safe_load(cfg_file.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ProjectError(f"{cfg_file}: invalid settings: not a YAML mapping")
+        return ProjectConfig(**data)
+    except TypeError as exc:
+        raise ProjectError(f"{cfg_file}: invalid settings: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ProjectError(f"{cfg_file}: invalid settings: {problems}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ProjectError(f"{cfg_file}: not valid YAML{where}") from exc
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{cfg_file}: byte {exc.start} is not UTF-8; "
+                           f"save it as UTF-8") from exc
+    except OSError as exc:
+        raise ProjectError(f"{cfg_file}: cannot read: {describe(exc)}") from exc
+
+
+def _connect_store(engine: str, path: Path) -> Engine:
+    """The project's store, or one line saying why it cannot be opened.
+
+    DuckDB reports a damaged or foreign file, a full or read-only disk, as a multi-line
+    ``IOException``; a user needs to know which file and what to do.
+    """
+    store = path / STORE_FILE
+    try:
+        return connect(engine, store)
+    except CrimeauditError:
+        raise
+    except PermissionError as exc:
+        raise lock.ProjectNotWritableError(f"{store}: cannot open: {describe(exc)}") from exc
+    except Exception as exc:  # DuckDB raises its own types (IOException, ...), none shared
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "not a valid DuckDB database" in first or "Corrupt" in first or "checksum" in first:
+            raise ProjectError(
+                f"{store}: the store is damaged or not a crimeaudit store; restore it from a "
+                f"backup (or re-create the project)") from exc
+        raise ProjectError(f"{store}: the store cannot be opened: {first}") from exc
 
 
 F = TypeVar("F", bound=Callable[..., Any])
