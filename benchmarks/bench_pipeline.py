@@ -53,6 +53,7 @@ import duckdb, resource, sys, time
 db, files = sys.argv[1], sys.argv[2:]
 t = time.perf_counter()
 con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
 for f in files:
     name = f.rsplit("/", 1)[-1].split(".")[0]
     con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{f}')")
@@ -98,7 +99,8 @@ def pipeline(work: Path, files: list[str], src: Path, label: str) -> dict[str, t
         wall, mib, stdout = run_stage(args, src)
         out[name] = (wall, mib)
         if name == "link":
-            extra["link"] = json.loads(stdout)
+            # An older version may print DuckDB's progress before the JSON: read the object.
+            extra["link"] = json.JSONDecoder().raw_decode(stdout[stdout.index("{"):])[0]
         print(f"  {label:8s} {name:14s} {wall:7.1f} s {mib:8.0f} MiB", flush=True)
     out["_extra"] = extra
     return out

@@ -91,7 +91,8 @@ def kappa(table: np.ndarray, level: float = 0.95) -> tuple[float, float, float, 
     pe = float((table.sum(0) * table.sum(1)).sum() / (n * n)) if n else 1.0
     if n == 0 or math.isclose(pe, 1.0):
         return math.nan, math.nan, math.nan, math.nan
-    r = cohens_kappa(table)
+    with np.errstate(all="ignore"):  # its test against kappa = 0 may divide by 0: unused
+        r = cohens_kappa(table)
     k, se = float(r.kappa), float(r.std_kappa)
     z = normal_quantile(level)
     return k, max(-1.0, k - z * se), min(1.0, k + z * se), se

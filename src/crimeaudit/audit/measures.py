@@ -19,6 +19,17 @@ ratio estimators, see :mod:`crimeaudit.audit.estimators`). Estimates *by strand*
 the strand of the class the auditor says it should have had (``correct_class``), else the
 class it was recorded with, else the strand its call type maps to; a rape record counts in
 ``rape``, ``sexual`` and ``all``. *By division* uses the incident's division.
+
+Beside them: ``unrecorded_per_year`` (:mod:`crimeaudit.audit.unrecorded`) in each scope; and,
+when the sample has blind second reviews, ``<measure>_adjusted`` (the figure corrected for
+auditor error, :mod:`crimeaudit.audit.misclassification`) and the agreement figures
+(:mod:`crimeaudit.audit.agreement`). Every figure carries the warnings a reader must see: small
+domains (fewer than ``SMALL_DOMAIN`` decided records or effective sample size), a partially
+reviewed sample, strata without decisions, disagreements found by the double review.
+
+>>> from crimeaudit.audit.estimators import srs_ratio
+>>> _small_domain(srs_ratio([1] * 12, [1] * 12))[0].startswith("only 12 decided records")
+True
 """
 
 from __future__ import annotations
