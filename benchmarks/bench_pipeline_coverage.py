@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import math
 import tempfile
@@ -72,6 +73,7 @@ from crimeaudit.audit.review import linked_crimes
 from crimeaudit.uncertainty import wilson
 
 HERE = Path(__file__).parent
+SHORTFALL_PREFIX = "in the pipeline coverage benchmark"
 RESULTS = HERE / "results"
 LEVEL = 0.95
 DECISION_COLS = ("should_record", "recorded", "correctly_classified", "correct_class",
@@ -114,7 +116,7 @@ def grid(name: str) -> list[Cell]:
 # -- the force, built with the project's verbs ---------------------------------------------------
 
 
-def build_force(scenario: str, n_incidents: int, seed: int, root: Path):
+def build_force(scenario: str, n_incidents: int, seed: int, root: Path, link: str = "splink"):
     """The force's project, built with the verbs (or reopened from ``root`` if built before,
     so that runs before and after a change share one population)."""
     t0 = time.perf_counter()
@@ -124,7 +126,7 @@ def build_force(scenario: str, n_incidents: int, seed: int, root: Path):
     ca.simulate(scenario, seed=seed, n_incidents=n_incidents, out_dir=root / "force")
     project = ca.Project.init(root / "audit")
     ca.ingest(project, "canonical", sorted((root / "force").glob("*.parquet")))
-    ca.link(project)
+    ca.link(project, ca.LinkSettings(probabilistic=link == "splink"))
     ca.screen(project)
     return project, time.perf_counter() - t0
 
@@ -418,7 +420,9 @@ class Tally:
         self.est.append(e.estimate)
         self.lo.append(e.lower)
         self.hi.append(e.upper)
-        self.warned.append(bool(e.warnings))
+        # A shortfall warning is this benchmark's own verdict (crimeaudit.audit.shortfalls):
+        # "warned" counts the other warnings, so the verdict can be measured again.
+        self.warned.append(any(not w.startswith(SHORTFALL_PREFIX) for w in e.warnings))
 
     def summary(self, target: float) -> dict:
         est, lo, hi = (np.asarray(v, float) for v in (self.est, self.lo, self.hi))
@@ -441,16 +445,21 @@ class Tally:
 
 
 def run_cell(project, cell: Cell, fr: Frame, truth_rows: dict, caches, reps: int, seed: int,
-             tallies: dict) -> float:
+             tallies: dict, checkpoint=None, every: int = 100,
+             by: tuple[str, ...] = ("strand", "division")) -> float:
+    """``reps`` replicate audits into ``tallies``; ``checkpoint(done, seconds)`` is called
+    every ``every`` replicates (the caller saves what is done, so a run stopped early keeps
+    its replicates and says how many)."""
     rng = np.random.default_rng([seed, zlib.crc32(_cell_key(cell).encode())])
     t0 = time.perf_counter()
     for i in range(reps):
+        if checkpoint is not None and i and i % every == 0:
+            checkpoint(i, time.perf_counter() - t0)
         rep = Replicate()
         rep.sample = draw(fr, rng, f"R{i}")
         rep.decisions = replicate_decisions(rep.sample, truth_rows, cell, int(rng.integers(2**31)))
         with patched(project, rep, caches):
-            res = measures.estimate(project, rep.sample.sample_id, ("strand", "division"),
-                                    LEVEL, write=False)
+            res = measures.estimate(project, rep.sample.sample_id, by, LEVEL, write=False)
             for e in res.estimates:
                 tallies[(e.measure, e.scope)].add(e)
             if cell.ppi:
@@ -541,6 +550,8 @@ def main() -> None:
     ap.add_argument("--check", type=int, default=2)
     ap.add_argument("--grid", default="main", choices=("main", "quick"))
     ap.add_argument("--label", default="after")
+    ap.add_argument("--link", default="splink", choices=("splink", "exact"),
+                    help="link with Splink (default) or by exact references only")
     ap.add_argument("--keep", type=Path, default=None,
                     help="build the forces under this folder and reuse them on later runs")
     ap.add_argument("--cells", nargs="*", default=None,
@@ -548,16 +559,33 @@ def main() -> None:
                          "e.g. srs:400:ppi neyman:1500:0.02:0.1")
     ap.add_argument("--plan", action="store_true",
                     help="also check plan --assurance 0.8 by simulated audits")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="write the jsonl and markdown here instead of benchmarks/results")
+    ap.add_argument("--by", default="strand+division", choices=("strand+division", "none"),
+                    help="domains estimated in each replicate: every strand and division "
+                         "(default), or the overall figures only (several times faster)")
+    ap.add_argument("--render", action="store_true",
+                    help="run nothing: write the markdown and coverage_shortfalls.csv from "
+                         "the label's jsonl")
     args = ap.parse_args()
+    if args.results is not None:
+        global RESULTS
+        RESULTS = args.results
+        RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        write_markdown(save(RESULTS / f"pipeline_coverage-{args.label}.jsonl", []), args, 0.0)
+        return
     cells = [parse_cell(c) for c in args.cells] if args.cells is not None else grid(args.grid)
     out_jsonl = RESULTS / f"pipeline_coverage-{args.label}.jsonl"
     lines = []
     started = time.perf_counter()
     for scenario in args.scenarios:
         with tempfile.TemporaryDirectory() as tmp:
-            root = (args.keep / f"{scenario}-{args.incidents}-{args.seed}" if args.keep
+            tag = "" if args.link == "splink" else "-exact"
+            root = (args.keep / f"{scenario}-{args.incidents}-{args.seed}{tag}" if args.keep
                     else Path(tmp))
-            project, t_build = build_force(scenario, args.incidents, args.seed, root)
+            project, t_build = build_force(scenario, args.incidents, args.seed, root, args.link)
+            scenario = scenario + tag
             print(f"{scenario}: built in {t_build:.0f} s", flush=True)
             frames = {}
             for cell in cells or [Cell("srs", 400)]:
@@ -589,32 +617,49 @@ def main() -> None:
             if args.plan:
                 lines += plan_check(project, scenario, any_fr, truth_rows, caches, args.reps,
                                     args.seed)
+                save(out_jsonl, lines)
             for cell in cells:
                 fr = frames[(cell.design, cell.n)]
                 tallies: dict = defaultdict(Tally)
+
+                def rows_of(secs, cell=cell, tallies=tallies, scenario=scenario, tgt=tgt):
+                    out = []
+                    for (measure, scope), tally in sorted(tallies.items()):
+                        base = measure.removeprefix("ppi:").removesuffix("_adjusted")
+                        t = tgt.get((base, scope))
+                        if t is None:
+                            continue
+                        out.append({"scenario": scenario, "cell": _cell_key(cell),
+                                    "design": cell.design, "n": cell.n, "error": cell.error,
+                                    "second_share": cell.second_share, "measure": measure,
+                                    "scope": scope, **tally.summary(t), "seconds": secs})
+                    return out
+
+                def checkpoint(done, secs, cell=cell, rows_of=rows_of, done_lines=lines):
+                    save(out_jsonl, done_lines + rows_of(secs))  # a stopped run keeps its reps
+                    print(f"  {_cell_key(cell)}: {done} reps in {secs:.0f} s", flush=True)
+
                 secs = run_cell(project, cell, fr, truth_rows, caches, args.reps, args.seed,
-                                tallies)
-                for (measure, scope), tally in sorted(tallies.items()):
-                    base = measure.removeprefix("ppi:").removesuffix("_adjusted")
-                    t = tgt.get((base, scope))
-                    if t is None:
-                        continue
-                    lines.append({"scenario": scenario, "cell": _cell_key(cell),
-                                  "design": cell.design, "n": cell.n, "error": cell.error,
-                                  "second_share": cell.second_share, "measure": measure,
-                                  "scope": scope, **tally.summary(t), "seconds": secs})
+                                tallies, checkpoint,
+                                by=() if args.by == "none" else ("strand", "division"))
+                lines += rows_of(secs)
+                save(out_jsonl, lines)  # after every cell: a killed run keeps what it did
                 allrate = next((r for r in lines[::-1] if r["measure"] == "recording_rate"
                                 and r["scope"] == "all"), None)
                 print(f"  {_cell_key(cell)}: {args.reps} reps in {secs:.0f} s; all-crime rate "
                       f"coverage {allrate['coverage']:.3f}" if allrate else "", flush=True)
             project.close()
-    # Merge with earlier runs of the same label: a cell run again replaces its rows.
+    write_markdown(save(out_jsonl, lines), args, time.perf_counter() - started)
+
+
+def save(out_jsonl: Path, lines: list[dict]) -> list[dict]:
+    """Merge ``lines`` into the label's rows (a cell run again replaces its rows); returns all."""
     done = {(r["scenario"], r["cell"]) for r in lines}
     old = [json.loads(x) for x in out_jsonl.read_text(encoding="utf-8").splitlines()
            if x.strip()] if out_jsonl.exists() else []
     merged = [r for r in old if (r["scenario"], r.get("cell")) not in done] + lines
     out_jsonl.write_text("".join(json.dumps(r) + "\n" for r in merged), encoding="utf-8")
-    write_markdown(merged, args, time.perf_counter() - started)
+    return merged
 
 
 def parse_cell(text: str) -> Cell:
@@ -683,26 +728,58 @@ def plan_check(project, scenario: str, fr: Frame, truth_rows: dict, caches, reps
     return out
 
 
-def _fmt(r: dict) -> str:
+def shortfall_rows(lines: list[dict]) -> list[dict]:
+    """The figures to flag (``crimeaudit/model/data/coverage_shortfalls.csv``): coverage among
+    the replicates with no other warning, with its Monte-Carlo interval entirely below 95%
+    (at least 100 such replicates). Uncorrected figures count at auditor error 0 only: with
+    auditor error they are warned by the double review, or biased in a way only a double
+    review can show."""
+    out = []
+    for r in lines:
+        if r["measure"] == "plan" or (r["error"] and not r["measure"].endswith("_adjusted")):
+            continue
+        m = int(r.get("reps_unwarned") or 0)
+        if m < 100:
+            continue
+        k = int(round(r["coverage_unwarned"] * m))
+        lo, hi = wilson(k, m, 0.95)
+        if hi < 0.95:
+            out.append({"measure": r["measure"], "design": r["design"], "n": r["n"],
+                        "scope": r["scope"], "scenario": r["scenario"], "reps": m,
+                        "coverage": round(k / m, 4), "mc_lower": round(float(lo), 4),
+                        "mc_upper": round(float(hi), 4)})
+    return out
+
+
+def _fmt(r: dict, flagged: set) -> str:
     unit = 1.0 if r["measure"].startswith("unrecorded") else 100.0
     fmt = "{:,.0f}" if unit == 1.0 else "{:+.2f}"
     hw = "{:,.0f}" if unit == 1.0 else "{:.2f}"
     flag = "" if r["mc_lower"] <= 0.95 <= r["mc_upper"] else (
         " **low**" if r["mc_upper"] < 0.95 else " high")
-    unw = (f"{100 * r['coverage_unwarned']:.1f}%" if r.get("coverage_unwarned") is not None
-           else "-")
+    unw = (f"{100 * r['coverage_unwarned']:.1f}% ({r['reps_unwarned']:,})"
+           if r.get("coverage_unwarned") is not None else "-")
+    key = (r["measure"], r["design"], r["n"], r["scope"], r["scenario"])
     return (f"| {r['scenario']} | {r['design']} | {r['n']:,} | {r['error']:g} | "
-            f"{r['second_share']:g} | {r['measure']} | {r['scope']} | "
+            f"{r['second_share']:g} | {r['measure']} | {r['scope']} | {r['reps']:,} | "
             f"{100 * r['coverage']:.1f}% [{100 * r['mc_lower']:.1f}, {100 * r['mc_upper']:.1f}]"
             f"{flag} | {fmt.format(unit * r['bias'])} | {hw.format(unit * r['half_width'])} | "
-            f"{100 * r['warned']:.0f}% | {unw} |")
+            f"{100 * r['warned']:.0f}% | {unw} | {'yes' if key in flagged else ''} |")
 
 
 def write_markdown(lines, args, seconds: float) -> None:
     path = RESULTS / "pipeline_coverage.md"
-    head = ("| scenario | design | n | auditor error | double review | figure | scope | "
+    sf = shortfall_rows(lines)
+    with (RESULTS / "coverage_shortfalls.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["measure", "design", "n", "scope", "scenario", "reps",
+                                          "coverage", "mc_lower", "mc_upper"])
+        w.writeheader()
+        w.writerows(sf)
+    flagged = {(r["measure"], r["design"], r["n"], r["scope"], r["scenario"]) for r in sf}
+    head = ("| scenario | design | n | auditor error | double review | figure | scope | reps | "
             "coverage [MC 95%] | bias (points; crimes) | mean half-width | warned | "
-            "coverage un-warned |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "coverage un-warned (reps) | shortfall flag |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     plans = [r for r in lines if r["measure"] == "plan"]
     lines = [r for r in lines if r["measure"] != "plan"]
     lines = sorted(lines, key=lambda r: (r["scenario"], r["design"], r["n"], r["error"],
@@ -710,14 +787,16 @@ def write_markdown(lines, args, seconds: float) -> None:
     main_rows = [r for r in lines if r["scope"] == "all" or r["measure"] == "recording_rate"]
     other = [r for r in lines if r not in main_rows]
     short = [r for r in other if r["mc_upper"] < 0.95]
+    rep_secs = sum({(r["scenario"], r["cell"]): r.get("seconds") or 0.0
+                    for r in lines}.values())
     body = (f"## {args.label}\n\nRows from `bench_pipeline_coverage.py --label {args.label}` "
-            f"runs ({args.incidents:,} incidents, seed {args.seed}; the last run took "
-            f"{seconds / 60:.1f} min on the shared 2-core machine).\n\n"
+            f"runs ({args.incidents:,} incidents, seed {args.seed}; replicates took "
+            f"{rep_secs / 60:.1f} min in all on the shared 2-core machine).\n\n"
             "Every figure overall, and the recording rate in every strand and division:\n\n"
-            + head + "".join(_fmt(r) + "\n" for r in main_rows)
+            + head + "".join(_fmt(r, flagged) + "\n" for r in main_rows)
             + f"\nOther figures by strand and division whose Monte-Carlo interval lies below "
               f"95% ({len(short)} of {len(other)}):\n\n" + head
-            + "".join(_fmt(r) + "\n" for r in short) + "\n")
+            + "".join(_fmt(r, flagged) + "\n" for r in short) + "\n")
     if plans:
         body += ("`plan --assurance 0.8` checked by simulated audits (simple random samples of "
                  "the planned size of the scope's records; expected rate = the scope's true "

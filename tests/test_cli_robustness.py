@@ -369,3 +369,76 @@ def test_an_error_message_with_markup_prints_literally(tmp_path):
     line = one_line_error(runner.invoke(app, ["init", str(f)]))
     assert str(f) in line
 
+
+
+# -- the CLI and the Python API refuse a bad input file with one and the same line ---------------
+
+@pytest.mark.parametrize("case", ["directory", "utf16-no-bom", "columns"])
+def test_ingest_says_the_same_line_from_the_cli_and_the_python_api(project, tmp_path, case):
+    import crimeaudit
+    from crimeaudit.ingestion import IngestError
+
+    if case == "directory":
+        bad = tmp_path / "exports"
+        bad.mkdir()
+    elif case == "utf16-no-bom":
+        bad = tmp_path / "incidents.csv"
+        bad.write_bytes("incident_id,reported_at\n1,2020-01-01T10:00:00\n".encode("utf-16-le"))
+    else:
+        bad = tmp_path / "incidents.csv"
+        bad.write_text(",".join(f"c{i}" for i in range(20_000)) + "\n")
+    line = one_line_error(runner.invoke(app, ["ingest", str(project), "-p", "canonical",
+                                              str(bad)]))
+    with pytest.raises(IngestError) as exc:
+        crimeaudit.ingest(project, "canonical", [bad])
+    assert str(exc.value) in line and str(bad) in line
+
+
+# -- every command removes what a killed ingest left, not only the next ingest -------------------
+
+@pytest.mark.parametrize("argv", [["status"], ["quarantine"], ["verify"], ["estimate"]])
+def test_any_command_removes_a_killed_ingests_clear_copy(project, argv):
+    stale = project / "ingest-tmp"
+    stale.mkdir()
+    (stale / "0123.utf8.csv").write_text("incident_id,victim\nI1,Zebedee Quintrell\n")
+    runner.invoke(app, [*argv, str(project)])  # whatever it answers: it opened the project
+    assert not stale.exists()
+    assert not [x for x in project.rglob("*") if x.is_file() and b"Zebedee" in x.read_bytes()]
+
+
+# -- more outputs that never follow a link -------------------------------------------------------
+
+def test_simulate_replaces_links_in_its_output_folder_never_their_targets(tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("not yours")
+    out = tmp_path / "sim"
+    out.mkdir()
+    for name in ("incidents.parquet", "manifest.json"):
+        (out / name).symlink_to(outside)
+    r = runner.invoke(app, ["simulate", "-s", "kent-2013", "-n", "500", "--seed", "3",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert outside.read_text() == "not yours"
+    assert not (out / "incidents.parquet").is_symlink()
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "incidents.parquet").num_rows == 500
+
+
+def test_a_samples_json_record_replaces_a_link_never_its_target(tmp_path):
+    from crimeaudit.audit import draw_sample
+    from test_audit import make_force
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("not yours")
+    with Project.init(tmp_path / "p") as p:
+        for name, table in make_force(120).items():
+            p.engine.write(name, table)
+        first = draw_sample(p, kind="srs", size=10, seed=5)
+        record = p.path / "audit" / f"sample-{first.sample_id}.json"
+        record.unlink()
+        record.symlink_to(outside)
+        again = draw_sample(p, kind="srs", size=10, seed=5)  # the same seed, the same sample
+    assert again.sample_id == first.sample_id
+    assert outside.read_text() == "not yours" and not record.is_symlink()
+    assert first.sample_id in record.read_text()

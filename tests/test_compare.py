@@ -115,6 +115,10 @@ def test_rates_published_only_with_half_width_use_the_implied_variance_and_say_s
     assert pair.lower == pytest.approx(d - 1.959964 * se, abs=1e-5)
     assert pair.upper == pytest.approx(d + 1.959964 * se, abs=1e-5)
     assert any("half-width" in n and "implies" in n for n in res.notes)
+    # Kent 2017 published no n: the n shown is implied, and the notes say which area.
+    assert kent.n == round(0.836 * 0.164 / (0.0185 / 1.959964) ** 2)
+    assert any(n.startswith("no sample size published for Kent 2017:") for n in res.notes)
+    assert not any("Synthetic force" in n for n in res.notes if "no sample size" in n)
 
 
 def test_pairs_are_holm_adjusted_over_all_pairs(tmp_path):
@@ -309,6 +313,8 @@ def test_page_is_offline_html_with_funnel_and_league(tmp_path):
     ("area,recorded,should_have_been\nX,1,2\nX,1,3\n", "line 3: area 'X' appears twice"),
     ("recorded,should_have_been\n1,2\n", "no 'area' column"),
     ("area,recorded,should_have_been\nX,0,0\n", "should_have_been is 0"),
+    # Rates as proportions with half-widths in points: refused, not read as +/-100%.
+    ("area,rate,half_width,n\nX,0.836,1.85,1500\n", "line 2: half_width 1.85 is half the"),
 ])
 def test_bad_counts_files_are_one_clear_error(tmp_path, text, message):
     f = tmp_path / "bad.csv"
@@ -339,3 +345,15 @@ def test_cli_counts_pairs_json_and_errors(tmp_path):
     assert "recorded (9) is more than should_have_been (4)" in r.output
     r = runner.invoke(app, ["compare", str(tmp_path / "nowhere")])
     assert r.exit_code == 2 and "not a crimeaudit project" in r.output
+    # Published rates with only a half-width (Kent 2017 published; the other synthetic): the
+    # output says the implied variance was used, in the text and in --json.
+    pub = tmp_path / "published.csv"
+    pub.write_text("area,rate,half_width,n\nKent 2017,83.6,1.85,\nSynthetic,90.1,2.0,1200\n",
+                   encoding="utf-8")
+    r = runner.invoke(app, ["compare", "--counts", str(pub), "--pairs"])
+    assert r.exit_code == 0, r.output
+    assert "variance is the one the half-width implies" in " ".join(r.stdout.split())
+    r = runner.invoke(app, ["compare", "--counts", str(pub), "--pairs", "--json"])
+    doc = json.loads(r.stdout)
+    assert any("half-width implies" in n for n in doc["notes"])
+    assert {"a", "b", "difference", "lower", "upper", "p"} <= set(doc["pairs"][0])

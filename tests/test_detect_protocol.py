@@ -59,6 +59,16 @@ TODAY = {
               "report_written": ["crime_recorded", "report written", "report made", "arrest",
                                  "citation issued"],
               "call_type_ranks": [tuple(r) for r in CALL_TYPE_RANKS]},
+    # The integrity analytics (issue 16): none of them fires on the compliant simulated
+    # forces of tests/test_detect_integrity.py.
+    "references": {"min_sequence_records": 100, "min_density": 0.5,
+                   "tolerated_missing_share": 0.001, "max_gap": 1000, "max_blocks": 10,
+                   "gaps_listed": 10},
+    "near_duplicates": {"min_crimes": 200, "tolerated_share": 0.001, "min_units": 3,
+                        "min_crimes_per_unit": 20, "groups_listed": 20},
+    "property_digits": {"min_values": 300, "min_values_per_unit": 100, "min_units": 3,
+                        "round_unit": 100.0, "nonconformity_mad": 0.015,
+                        "bootstrap_resamples": 200, "seed": 0},
 }
 
 

@@ -53,7 +53,7 @@ def test_damaged_crimes_file_reports_every_row(project, tmp_path):
         + "C1,I1,2013-01-01 12:00:00,8N,recorded,\n"                      # 5 duplicate id
         + "C4,I2,2013-01-02 12:00:00\n"                                   # 6 ragged row
         + ",I2,2013-01-02 12:00:00,49,recorded,\n"                        # 7 missing id
-        + "C5,I99,2013-01-02 12:00:00,49,recorded,\n"                     # 8 no such incident
+        + "C5,I99,2013-01-02 12:00:00,49,recorded,\n"                     # 8 incident not loaded
         + "C6,I3,2013-01-03 13:00:00,58D,recorded,\n"                     # 9 good
     ).encode() + b"C7,I3,2013-01-03 13:00:00,58D,recorded,Ren\xe9\xff\n")  # 10 bad bytes
     # a valid UTF-8 name elsewhere makes the file UTF-8 with one damaged line
@@ -62,18 +62,19 @@ def test_damaged_crimes_file_reports_every_row(project, tmp_path):
     by = {Path(f.file).name: f for f in r.files}
     assert by["incidents.csv"].loaded == 3
     c = by["crimes.csv"]
-    assert (c.read, c.loaded, c.quarantined) == (10, 3, 7)
+    assert (c.read, c.loaded, c.quarantined) == (10, 4, 6)
     q = {x["line"]: x for x in quarantined_rows(project, file="crimes.csv")}
-    assert sorted(q) == [3, 4, 5, 6, 7, 8, 10]
+    assert sorted(q) == [3, 4, 5, 6, 7, 10]
     assert "unparseable timestamp 'yesterday'" in q[3]["reason"] and q[3]["column"] == "recorded_at"
     assert "unknown offence code 'ZZ9'" in q[4]["reason"]
     assert q[5]["reason"].startswith("duplicate id 'C1'")
     assert q[6]["reason"].startswith("ragged row")
     assert q[7]["reason"].startswith("missing required field crimes.crime_id")
-    assert "I99" in q[8]["reason"] and q[8]["column"] == "incident_id"
+    # a crime pointing at an incident not (yet) loaded is loaded and reported, not quarantined
+    assert (r.dangling, r.dangling_examples) == (1, ["I99"])
     assert q[10]["reason"].startswith("bad encoding")
     loaded = set(project.engine.to_pandas(project.engine.table("crimes")).crime_id)
-    assert loaded == {"C1", "C6", "C8"}
+    assert loaded == {"C1", "C5", "C6", "C8"}
 
 
 @pytest.mark.parametrize("content,word", [(b"", "empty"), (b"\n  \n", "empty"),
@@ -107,10 +108,11 @@ def test_same_file_twice_is_not_doubled(project, tmp_path):
     r = ingest(project, "canonical", [f])
     assert r.files[0].skipped
     assert project.engine.count("incidents") == 3
-    # the same rows under another file name are caught by their ids
+    # the same rows under another file name are identical re-sends: they change nothing
     g = write(tmp_path / "incidents-copy.csv", INCIDENTS + "I4,2013-01-04 10:00:00,ASB,,\n")
     r = ingest(project, "canonical", [g], table="incidents")
-    assert (r.files[0].loaded, r.files[0].quarantined) == (1, 3)
+    assert (r.files[0].loaded, r.files[0].quarantined) == (4, 0)
+    assert r.files[0].versions["incidents"] == {"new": 1, "changed": 0, "identical": 3}
     assert project.engine.count("incidents") == 4
 
 
@@ -235,13 +237,17 @@ def test_user_profile_maps_a_force_export(project, tmp_path):
               "1;03/01/2013 10:00;ABH;Jane Clearname\n2;31/02/2013 10:00;COMMON;A B\n"
               "3;04/01/2013 10:00;THEFT;C D\n")
     r = ingest(project, prof, [f])
-    assert (r.files[0].loaded, r.files[0].quarantined) == (1, 2)
-    crimes = project.engine.to_pandas(project.engine.table("crimes"))
-    assert list(crimes.crime_id) == ["X-1"] and list(crimes.offence_code) == ["8N"]
+    assert (r.files[0].loaded, r.files[0].quarantined) == (2, 1)
+    crimes = project.engine.to_pandas(project.engine.table("crimes")).sort_values("crime_id")
+    assert list(crimes.crime_id) == ["X-1", "X-3"]
+    # THEFT has no class in the crosswalk: loaded as unclassified, with the source's word
+    assert list(crimes.offence_code) == ["8N", "unclassified"]
+    assert list(crimes.source_offence_description) == ["ABH", "THEFT"]
+    assert r.files[0].unmapped == {"crimes.offence_code (hocr) -> unclassified": {"THEFT": 1}}
     assert crimes.location.iloc[0] == pseudonym(b"test-key-0123456789", "Jane Clearname")
     q = quarantined_rows(project)
     assert "Jane" not in " ".join(x["raw"] for x in q)
-    assert {x["line"] for x in q} == {3, 4}
+    assert {x["line"] for x in q} == {3}
 
 
 def test_missing_columns_name_the_file(project, tmp_path):

@@ -17,13 +17,16 @@ def test_ingest_then_quarantine(tmp_path, monkeypatch):
     monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", "cli-key-0123456789")
     d = tmp_path / "p"
     assert runner.invoke(app, ["init", str(d)]).exit_code == 0
-    f = FIX / "rec-crime-pfa-slice.csv"
-    res = runner.invoke(app, ["ingest", str(d), "--profile", "ons-pfa", str(f), "--json"])
+    f = FIX / "2019-06-city-of-london-outcomes.csv"
+    res = runner.invoke(app, ["ingest", str(d), "--profile", "police-uk-outcomes", str(f),
+                              "--json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     (fr,) = rep["files"]
-    assert fr["read"] == fr["loaded"] + fr["quarantined"] and fr["quarantined"] > 0
-    res = runner.invoke(app, ["quarantine", str(d), "--reason", "30-12-2017", "--json"])
+    assert fr["read"] == fr["loaded"] + fr["excluded"] + fr["quarantined"]
+    assert fr["quarantined"] > 0 and fr["excluded"] == 0
+    assert (rep["read"], rep["excluded"]) == (fr["read"], 0)
+    res = runner.invoke(app, ["quarantine", str(d), "--reason", "no crimes row", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["quarantine"]) == fr["quarantined"]
@@ -31,7 +34,8 @@ def test_ingest_then_quarantine(tmp_path, monkeypatch):
     res = runner.invoke(app, ["quarantine", str(d), "--file", "no-such-file", "--json"])
     assert json.loads(res.stdout)["quarantine"] == []
     # a second ingest of the same file is skipped, not doubled
-    res = runner.invoke(app, ["ingest", str(d), "-p", "ons-pfa", str(f)])
+    res = runner.invoke(app, ["ingest", str(d), "-p", "police-uk-outcomes", str(f)],
+                        env={"COLUMNS": "200"})
     assert res.exit_code == 0 and "already ingested" in res.output
 
 

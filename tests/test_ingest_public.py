@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crimeaudit.ingestion import ingest, quarantined_rows
+from crimeaudit.ingestion import ingest, load_profile, quarantined_rows
 from crimeaudit.store.project import Project
 
 FIX = Path(__file__).parent / "fixtures" / "ingest"
@@ -28,7 +28,7 @@ def _rows(path: Path) -> int:
 
 def _reconciles(report) -> None:
     for f in report.files:
-        assert f.read == f.loaded + f.quarantined, f
+        assert f.read == f.loaded + f.excluded + f.quarantined, f
 
 
 def test_police_uk_street_splits_asb_into_incidents(project):
@@ -40,10 +40,19 @@ def test_police_uk_street_splits_asb_into_incidents(project):
     assert r.files[0].read == len(lines)
     assert project.engine.count("incidents") == asb > 0
     crimes = project.engine.to_pandas(project.engine.table("crimes"))
-    assert set(crimes.crime_id) <= {x.split(",")[0] for x in lines}
+    # Every crime row is a record: a Crime ID the file repeats is kept as "<id>~copy2".
+    ids = [x.split(",")[0] for x in lines if not x.startswith(",")]
+    assert len(crimes) == len(ids) and not quarantined_rows(project)
+    assert set(crimes.crime_id.str.replace(r"~copy\d+$", "", regex=True)) == set(ids)
+    assert (crimes.crime_id.str.contains("~copy", regex=False).sum()
+            == len(ids) - len(set(ids)) > 0)
     assert (crimes.recorded_at.dt.strftime("%Y-%m-%d") == "2019-06-01").all()
-    other = sum(1 for x in lines if ",Other crime," in x)
-    assert len(quarantined_rows(project, reason="unknown offence code")) == other
+    # "Other crime" has no class: loaded as unclassified, its published text kept.
+    other = [x.split(",")[0] for x in lines if ",Other crime," in x]
+    assert other and not quarantined_rows(project, reason="unknown offence code")
+    got = crimes[crimes.crime_id.isin(other)]
+    assert set(got.offence_code) == {"unclassified"}
+    assert set(got.source_offence_description) == {"Other crime"}
 
 
 def test_police_uk_outcomes_update_loaded_crimes(project):
@@ -57,9 +66,25 @@ def test_police_uk_outcomes_update_loaded_crimes(project):
     assert q["line"] == 5 and "no crimes row" in q["reason"]
 
 
-def test_ons_pfa_quarantines_the_malformed_date_with_its_line(project):
+def test_ons_pfa_reads_30_12_2017_as_the_quarter_ending_december_and_says_so(project):
     f = FIX / "rec-crime-pfa-slice.csv"
     r = ingest(project, "ons-pfa", [f])
+    _reconciles(r)
+    lines = f.read_text().splitlines()
+    bad = [i + 1 for i, x in enumerate(lines) if x.startswith("30-12-2017")]
+    assert bad and r.files[0].quarantined == 0
+    ((what, values),) = r.files[0].adjusted.items()
+    assert values == {"30-12-2017": len(bad)} and "not the last day of a month" in what
+    counts = project.engine.to_pandas(project.engine.table("counts"))
+    assert (counts.period_end.astype(str).str[:10] == "2017-12-31").sum() == len(bad)
+
+
+def test_ons_pfa_with_month_end_required_quarantines_the_malformed_date(project, tmp_path):
+    own = tmp_path / "ons-strict.yaml"
+    own.write_text(load_profile("ons-pfa").model_dump_json(by_alias=True, exclude_none=True)
+                   .replace('"month_end":"snap"', '"month_end":"required"'))
+    f = FIX / "rec-crime-pfa-slice.csv"
+    r = ingest(project, own, [f])
     _reconciles(r)
     lines = f.read_text().splitlines()
     bad = [i + 1 for i, x in enumerate(lines) if x.startswith("30-12-2017")]
@@ -72,12 +97,13 @@ def test_ons_pfa_quarantines_the_malformed_date_with_its_line(project):
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="shared real data not present")
-def test_ons_pfa_full_file_reports_line_41836(project):
+def test_ons_pfa_full_file_loads_the_30_12_2017_quarter(project):
     r = ingest(project, "ons-pfa", [SHARED / "uk/ons-recorded-crime-by-pfa/rec-crime-pfa.csv"])
     _reconciles(r)
-    assert r.files[0].read == 46469
-    first = quarantined_rows(project, limit=1)[0]
-    assert first["line"] == 41836 and "30-12-2017" in first["reason"]
+    assert r.files[0].read == 46469 == r.files[0].loaded
+    raw = (SHARED / "uk/ons-recorded-crime-by-pfa/rec-crime-pfa.csv").read_text().splitlines()
+    assert list(r.files[0].adjusted.values()) == [
+        {"30-12-2017": sum(x.startswith("30-12-2017") for x in raw)}]
 
 
 def test_home_office_prc_keeps_negative_counts_as_adjustments(project):
@@ -117,9 +143,11 @@ def test_us_crime_records_map_to_code_list(project, profile, fixture):
     assert r.files[0].read == _rows(FIX / fixture)
     crimes = project.engine.to_pandas(project.engine.table("crimes"))
     assert len(crimes) == r.files[0].loaded > 0
-    assert set(crimes.offence_code) <= set(project.codes.offences)
+    assert set(crimes.offence_code) <= set(project.codes.offences) | {"unclassified"}
+    # an unclassified crime always carries the source's own category
+    assert crimes[crimes.offence_code == "unclassified"].source_offence_description.notna().all()
     for q in quarantined_rows(project):
-        assert q["reason"].startswith(("unknown offence code", "duplicate id"))
+        assert q["reason"].startswith("duplicate id")
     # The source's own code and description land beside the crosswalked class.
     source = _SOURCE_OFFENCE[profile]
     rows = list(csv.DictReader((FIX / fixture).open(encoding="utf-8")))

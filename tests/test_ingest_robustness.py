@@ -353,9 +353,15 @@ def test_the_same_police_uk_month_under_another_name_adds_nothing(tmp_path):
         assert before["incidents"] > 0
         r = ingest(p, "police-uk-street", [copy])
         assert {t: p.engine.count(t) for t in ("incidents", "crimes")} == before
-        assert r.files[0].loaded == 0 and r.files[0].quarantined == r.files[0].read
-        assert all(q["reason"].startswith(("duplicate id", "unknown offence"))
-                   for q in quarantined_rows(p, file="renamed"))
+        # every row is an identical re-send (loaded, changing nothing) or quarantined as
+        # in the original, never as "already in the store"
+        f = r.files[0]
+        assert f.loaded == sum(v["identical"] for v in f.versions.values()) > 0
+        assert all(v["new"] == v["changed"] == 0 for v in f.versions.values())
+        again = quarantined_rows(p, file="renamed")
+        assert sorted((q["line"], q["reason"]) for q in again) == sorted(
+            (q["line"], q["reason"]) for q in quarantined_rows(p, file=src.name))
+        assert not any("already in the store" in q["reason"] for q in again)
 
 
 def test_two_identical_asb_rows_are_two_incidents(tmp_path):
@@ -571,3 +577,103 @@ def test_multiline_fields_where_the_profile_allows_them(tmp_path):
         assert inc.narrative["I1"] == 'Caller says:\nhe ran off, "fast"'
         q = {x["line"]: x["reason"] for x in quarantined_rows(p)}
         assert q[4].startswith("unterminated quote") and q[6].startswith("ragged row")
+
+
+# -- plausible dates follow the audit period -----------------------------------------------------
+
+PERIOD = {"audit_period_start": "2013-04-01", "audit_period_end": "2013-09-30"}
+
+
+def _crimes_on(tmp_path, days: list[str]) -> Path:
+    f = tmp_path / "crimes.csv"
+    f.write_text(CRIMES + "".join(f"C{i},{d} 10:00:00,{d} 11:00:00,8N,recorded,51.5,-0.1\n"
+                                  for i, d in enumerate(days, start=1)))
+    return f
+
+
+def test_plausible_dates_default_to_a_window_around_the_audit_period(tmp_path):
+    """An audit of April-September 2013: a date eleven years before its start or two years
+    after its end is a typing error there (though plausible in another audit), quarantined
+    with a reason that names the period and the settings to change."""
+    f = _crimes_on(tmp_path, ["2013-05-01", "2004-06-01", "2002-06-01", "2014-09-01",
+                              "2015-11-01"])
+    with Project.init(tmp_path / "p", **PERIOD) as p:
+        r = ingest(p, "canonical", [f])
+        assert (r.files[0].read, r.files[0].loaded, r.files[0].quarantined) == (5, 3, 2)
+        q = {x["line"]: x["reason"] for x in quarantined_rows(p)}
+        assert sorted(q) == [4, 6]
+        for reason in q.values():
+            assert reason.startswith("implausible date") and "2003-04-01 to 2014-10-01" in reason
+            assert "audit period 2013-04-01 to 2013-09-30" in reason
+            assert "plausible_years_before" in reason and "plausible_days_after" in reason
+    # Without a period the wide default stands: all five load.
+    with Project.init(tmp_path / "q") as p:
+        assert ingest(p, "canonical", [f]).files[0].loaded == 5
+
+
+def test_the_window_around_the_audit_period_is_configurable_and_dates_given_win(tmp_path):
+    f = _crimes_on(tmp_path, ["2013-05-01", "2002-06-01", "2015-11-01"])
+    with Project.init(tmp_path / "p", plausible_years_before=20, plausible_days_after=30,
+                      **PERIOD) as p:
+        r = ingest(p, "canonical", [f])
+        assert (r.files[0].loaded, r.files[0].quarantined) == (2, 1)
+        (q,) = quarantined_rows(p)
+        assert q["line"] == 4 and "1993-04-01 to 2013-10-30" in q["reason"]
+    with Project.init(tmp_path / "q", earliest_date="2000-01-01", latest_date="2020-01-01",
+                      **PERIOD) as p:
+        assert ingest(p, "canonical", [f]).files[0].loaded == 3
+
+
+# -- the Python API refuses what the CLI refuses, in the same line -------------------------------
+
+def _bad_input(tmp_path, case: str) -> Path:
+    if case == "directory":
+        d = tmp_path / "exports"
+        d.mkdir()
+        return d
+    f = tmp_path / "incidents.csv"
+    text = HEADER + "\n" + row(1) + "\n"
+    if case == "utf16-bom":
+        f.write_bytes(text.encode("utf-16"))
+    elif case == "utf16-no-bom":
+        f.write_bytes(text.encode("utf-16-le"))
+    else:
+        f.write_text(",".join(f"c{i}" for i in range(50_000)) + "\n" + "1," * 49_999 + "1\n")
+    return f
+
+
+@pytest.mark.parametrize("case,said", [
+    ("directory", "is a directory, not a data file"), ("utf16-bom", "UTF-16 text"),
+    ("utf16-no-bom", "UTF-16 text"), ("columns", "50,000 columns")])
+def test_the_python_ingest_refuses_a_bad_file_in_one_line_and_loads_nothing(tmp_path, case,
+                                                                            said):
+    import crimeaudit
+
+    bad = _bad_input(tmp_path, case)
+    with Project.init(tmp_path / "p") as p:
+        before = store_state(p)
+        with pytest.raises(IngestError) as exc:
+            crimeaudit.ingest(p, "canonical", [bad])
+        msg = str(exc.value)
+        assert msg.startswith(f"{bad}: ") and said in msg and "\n" not in msg
+        assert "binary" not in msg and "no such file" not in msg
+        assert store_state(p) == before
+
+
+# -- a killed ingest's leftovers go at the next command of any kind ------------------------------
+
+def test_opening_the_project_removes_a_killed_ingests_clear_copy(tmp_path):
+    d = tmp_path / "p"
+    Project.init(d).close()
+    (d / "ingest-tmp").mkdir()
+    (d / "ingest-tmp" / "0123.utf8.csv").write_text("Zebedee Quintrell,12 Quist Road\n")
+    with Project.open(d) as p:  # any command, any API call, opens the project first
+        assert not (p.path / "ingest-tmp").exists()
+    found = [x for x in d.rglob("*") if x.is_file() and b"Zebedee" in x.read_bytes()]
+    assert found == []
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not yours")
+    (d / "ingest-tmp").symlink_to(outside, target_is_directory=True)
+    Project.open(d).close()
+    assert not (d / "ingest-tmp").exists() and (outside / "keep.txt").read_text() == "not yours"

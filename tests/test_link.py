@@ -58,3 +58,22 @@ def test_a_crime_keyed_in_minutes_after_the_call_still_finds_its_incident(tmp_pa
         counts = link(p)
     assert counts["probabilistic_recall_on_lost_refs"] >= 0.95
     assert counts["precision"] >= 0.98
+
+
+def test_an_export_without_locations_still_links(tmp_path):
+    """A force's own crime extract often has no location: the probabilistic pass trains on
+    what there is (victim and day) instead of failing, and still finds lost references."""
+    import pyarrow as pa
+
+    tables = simulate("kent-2013", seed=5, n_incidents=8000).tables
+    crimes = tables["crimes"]
+    for col in ("location", "latitude", "longitude"):
+        i = crimes.schema.get_field_index(col)
+        crimes = crimes.set_column(i, col, pa.nulls(len(crimes), crimes.schema.field(col).type))
+    tables["crimes"] = crimes
+    with Project.init(tmp_path / "p") as p:
+        for name, t in tables.items():
+            p.engine.write(name, t)
+        counts = link(p)
+    assert counts["exact"] > 0 and counts["probabilistic"] > 0
+    assert counts["precision"] >= 0.9

@@ -106,7 +106,8 @@ def test_cli_prints_every_count_with_zeros_and_json(tmp_path):
     assert {k: d[k] for k in COUNTS} == {"matched": 2, "vanished": 0, "new": 0,
                                          "type_changes": 0, "outcome_changes": 1,
                                          "period_changes": 0}
-    assert d["repeated_ids_handling"].startswith("each repeated id is compared on its first")
+    assert d["repeated_ids_handling"].startswith(
+        "each Crime ID repeated within a month is compared on its first copy")
 
 
 def test_a_folder_of_files_needs_a_profile_and_is_read_with_it(tmp_path, monkeypatch):

@@ -154,3 +154,23 @@ def test_new_model_file_wins_over_a_stale_pickle(tmp_path, trained):
         trained.save(p.folder("screen") / MODEL_FILE)
         assert load_model(p).version == "roundtrip"
     assert not marker.exists()
+
+
+def test_saving_never_writes_through_a_planted_link(tmp_path):
+    """A link planted at the model's name or at the name an older version used for its
+    temporary file is replaced (the model is written beside it and renamed), never followed."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("not yours")
+    folder = tmp_path / "screen"
+    folder.mkdir()
+    path = folder / MODEL_FILE
+    path.symlink_to(outside)
+    (folder / (MODEL_FILE + ".tmp")).symlink_to(outside)
+    model = _tiny("105A")
+    model.save(path)
+    assert outside.read_text() == "not yours"
+    assert not path.is_symlink()
+    again = ScreenModel.load(path)
+    texts = ["he punched her", "loud music"]
+    assert again.predict(texts, ["X"] * 2, ["NFA"] * 2)[0].tolist() == \
+        model.predict(texts, ["X"] * 2, ["NFA"] * 2)[0].tolist()

@@ -201,3 +201,44 @@ def test_tiny_forces_still_give_consistent_tables(n, tmp_path):
     assert result.tables["incidents"].num_rows == n
     assert result.tables["crimes"].num_rows == result.tables["truth_crimes"].num_rows
     assert json.loads((tmp_path / "manifest.json").read_text())["seed"] == 3
+
+
+def test_force_codes_let_several_forces_share_one_project(tmp_path):
+    """Two forces simulated with their own codes load into one project with no id in common,
+    every reference still pointing at its own force's records, and link finds them all."""
+    import crimeaudit as ca
+
+    for code, seed in (("KNT", 1), ("MPS", 2)):
+        simulate("national-2014", seed=seed, n_incidents=1500, out_dir=tmp_path / code,
+                 force_code=code)
+    knt = simulate("national-2014", seed=1, n_incidents=1500, force_code="KNT").tables
+    plain = simulate("national-2014", seed=1, n_incidents=1500).tables
+    # Same force, same seed: only the identifiers differ, by the prefix.
+    assert knt["crimes"]["offence_code"].equals(plain["crimes"]["offence_code"])
+    assert knt["crimes"]["crime_id"].to_pylist() == [
+        "KNT-" + x for x in plain["crimes"]["crime_id"].to_pylist()]
+    refs = [r for r in knt["incidents"]["crime_refs"].to_pylist() if r and ";" in r]
+    assert refs and all(all(p.startswith("KNT-CR-") for p in r.split(";")) for r in refs)
+    assert set(knt["crimes"]["division"].to_pylist()) == {
+        "KNT " + d for d in plain["crimes"]["division"].to_pylist()}
+    # One project, both forces: every row loaded, and the exact links do not cross forces.
+    project = ca.Project.init(tmp_path / "audit")
+    files = sorted((tmp_path / "KNT").glob("*.parquet")) + sorted(
+        (tmp_path / "MPS").glob("*.parquet"))
+    ca.ingest(project, "canonical", files)
+    n_inc = project.engine.table("incidents").count().execute()
+    assert n_inc == 3000
+    from crimeaudit.linkage.pairs import linked_pairs
+
+    pairs = linked_pairs(project).execute()
+    assert len(pairs) > 0
+    assert (pairs["incident_id"].str[:3] == pairs["crime_id"].str[:3]).all()
+    project.close()
+
+
+def test_force_code_is_checked():
+    with pytest.raises(ValueError, match="force code"):
+        simulate("compliant", seed=1, n_incidents=200, force_code="kn t")
+    result = CliRunner().invoke(app, ["simulate", "-s", "compliant", "--seed", "1", "-n", "200",
+                                      "--out", "x", "--force-code", "lower"])
+    assert result.exit_code != 0 and "force code" in result.output

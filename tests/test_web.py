@@ -22,11 +22,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from crimeaudit.audit import all_decisions, draw_sample, latest_decisions
+from crimeaudit.audit.agreement import kappa_by_question, pairs
 from crimeaudit.audit.decisions import verify_chain
 from crimeaudit.cli import app as cli
 from crimeaudit.store import Project
 from crimeaudit.web import Workbench
-from crimeaudit.web.agreement import kappa_by_question, pairs
 from crimeaudit.web.app import create_app
 from crimeaudit.web.passwords import hash_password
 from crimeaudit.web.store import open_store

@@ -60,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "ingest": "crimeaudit.ingestion",
     "list_profiles": "crimeaudit.ingestion",
     "quarantined_rows": "crimeaudit.ingestion",
+    "history": "crimeaudit.ingestion",
+    "unload": "crimeaudit.ingestion",
     "link": "crimeaudit.linkage",
     "LinkSettings": "crimeaudit.linkage",
     "screen": "crimeaudit.screening",

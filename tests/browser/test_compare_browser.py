@@ -34,7 +34,9 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def funnel_page(tmp_path_factory) -> Path:
-    from crimeaudit.comparison import compare, write_page
+    from typer.testing import CliRunner
+
+    from crimeaudit.cli import app
 
     d = tmp_path_factory.mktemp("compare-browser")
     rng = np.random.default_rng(5)
@@ -43,7 +45,11 @@ def funnel_page(tmp_path_factory) -> Path:
         n = int(rng.integers(200, 1500))
         rows.append(f"Synthetic {i + 1},{rng.binomial(n, 0.8)},{n}")
     (d / "forces.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return write_page(compare(counts=d / "forces.csv", pairs=True), d / "page")["html"]
+    # Written the way a user writes it: the command line with --out.
+    r = CliRunner().invoke(app, ["compare", "--counts", str(d / "forces.csv"), "--pairs",
+                                 "--out", str(d / "page")])
+    assert r.exit_code == 0, r.output
+    return d / "page" / "compare.html"
 
 
 def test_funnel_page_opens_offline_with_chart_league_and_pairs(funnel_page, tmp_path):
@@ -60,7 +66,11 @@ def test_funnel_page_opens_offline_with_chart_league_and_pairs(funnel_page, tmp_
                 r.abort()
 
         page.route("**/*", route)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(funnel_page.as_uri())
+        page.wait_for_load_state("load")
         funnel = page.locator("#chart-funnel svg")
         assert funnel.is_visible()
         box = funnel.bounding_box()
@@ -76,5 +86,6 @@ def test_funnel_page_opens_offline_with_chart_league_and_pairs(funnel_page, tmp_
         assert page.locator("#pairs tbody tr").count() == 12 * 11 // 2
         page.screenshot(path=str(tmp_path / "funnel.png"), full_page=True)
         browser.close()
+    assert errors == [], errors
     assert [u for u in requests if not u.startswith("file:")] == []
     assert (tmp_path / "funnel.png").stat().st_size > 10_000

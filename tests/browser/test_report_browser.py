@@ -70,3 +70,73 @@ def test_report_opens_offline_and_shows_headline_table_and_charts(report_file, t
         browser.close()
     assert [u for u in requests if not u.startswith("file:")] == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def _open(path: Path, shot: Path) -> tuple[dict, list[str], list[str]]:
+    """Open a report offline in Chromium: what a reader sees of it, console errors, requests
+    that left the file."""
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r):
+            if r.request.url.startswith("file:"):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.goto(path.as_uri())
+        seen = {"sections": page.locator("section").evaluate_all(
+                    "els => els.filter(e => e.id && e.offsetHeight > 0).map(e => e.id)"),
+                "text": page.locator("body").inner_text(),
+                "charts": [b for b in (page.locator("div.chart svg").nth(i).bounding_box()
+                                       for i in range(page.locator("div.chart svg").count()))]}
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    return seen, errors, outside
+
+
+def test_public_report_opens_without_errors_and_shows_findings_by_area(tmp_path):
+    from crimeaudit.report import write_report
+    from crimeaudit.store import Project
+    from test_report import _two_area_findings
+
+    d = tmp_path / "public"
+    with Project.init(d):
+        pass
+    _two_area_findings(d)
+    seen, errors, outside = _open(write_report(d)["html"], tmp_path / "public.png")
+    assert errors == [] and outside == []
+    assert seen["sections"][:3] == ["loaded", "findings", "releases"]
+    assert "strands" not in seen["sections"] and "n100" not in seen["sections"]
+    assert "Kent's robbery rose 53% at 2013-12." in seen["text"]
+    assert seen["charts"] and all(b and b["width"] > 50 for b in seen["charts"])
+
+
+def test_force_report_shows_divisions_census_n100_and_data_quality(tmp_path):
+    from crimeaudit.audit import draw_sample, estimate, oracle_review
+    from crimeaudit.report import write_report
+    from crimeaudit.simulation import simulate
+    from crimeaudit.store import Project
+
+    d = tmp_path / "kent"
+    sim = simulate("kent-2013", seed=5, n_incidents=2000)
+    with Project.init(d) as p:
+        for name, t in sim.tables.items():
+            p.engine.write(name, t)
+        s = draw_sample(p, kind="srs", size=300, seed=3)
+        oracle_review(p, s.sample_id, seed=1)
+        estimate(p, s.sample_id, by=("strand", "division"))
+        html = write_report(p)["html"]
+    seen, errors, outside = _open(html, tmp_path / "force.png")
+    assert errors == [] and outside == []
+    for section in ("strands", "divisions", "timeliness", "n100", "data-quality"):
+        assert section in seen["sections"]
+    assert "recorded within 24 hours of the report" in seen["text"]
+    assert "Caution:" in seen["text"]  # small divisions carry their warning on screen

@@ -13,6 +13,13 @@ one, else its latest first review (:func:`latest_decisions`). Every row carries 
 and ``row_hash`` = SHA-256 of the previous row's hash and its own fields, so an edited,
 deleted or reordered row breaks the chain; :func:`verify_chain` names the first broken row.
 :func:`history` shows every version of a record's decision.
+
+Where the rows live: the project store by default; for a team, the PostgreSQL database that
+``project.yaml`` names as ``decisions_db`` (set once by :func:`move_decisions_to_postgres`, which
+``crimeaudit serve --db postgresql://...`` calls). Only the storage differs
+(:mod:`crimeaudit.audit.decisions_postgres` moves rows in and out): the chain, ``supersedes``
+and :func:`latest_decisions` are defined here once, so an estimate reads the same decisions
+whichever store holds them.
 """
 
 from __future__ import annotations
@@ -89,57 +96,169 @@ def _upgrade(eng) -> None:
     eng.write(DECISIONS_TABLE, pa.Table.from_pylist(rows, schema=DECISION_SCHEMA))
 
 
+def _postgres(project):
+    """The project's PostgreSQL decisions (``decisions_db`` in project.yaml), or None when they
+    are in the project store. Opened once per open project."""
+    url = getattr(project.config, "decisions_db", None)
+    if not url:
+        return None
+    ledger = getattr(project, "_decisions_postgres", None)
+    if ledger is None or ledger.url != url:
+        from crimeaudit.audit.decisions_postgres import PostgresDecisions
+
+        ledger = PostgresDecisions(url, DECISION_SCHEMA, project.config.name,
+                                   project.config.created)
+        project._decisions_postgres = ledger
+    return ledger
+
+
+def decisions_location(project) -> str:
+    """Where the project's decisions are, for messages: the store file or the database."""
+    ledger = _postgres(project)
+    return ledger.describe() if ledger else f"{project.path}/store.duckdb"
+
+
+def _table(project, sample_id: str | None = None):
+    """The decision rows (of one sample) as an engine table, wherever they are kept; None
+    when there are none yet. Every reader below starts here, so "latest" has one definition
+    whichever store holds the rows."""
+    eng = project.engine
+    ledger = _postgres(project)
+    if ledger is not None:
+        return eng.memtable(ledger.read(sample_id))
+    if not eng.has_table(DECISIONS_TABLE):
+        return None
+    t = eng.table(DECISIONS_TABLE)
+    return t.filter(t.sample_id == sample_id) if sample_id else t
+
+
+def _upgrade_if_needed(eng) -> None:
+    if any(f.name not in eng.table(DECISIONS_TABLE).columns for f in DECISION_SCHEMA):
+        with eng.transaction():
+            _upgrade(eng)
+
+
+def _prepare(rows: pd.DataFrame, review: str) -> pd.DataFrame:
+    if review not in REVIEWS:
+        raise ValueError(f"review must be one of {REVIEWS}, not {review!r}")
+    out = rows.reset_index(drop=True).copy()
+    if "review" not in out:
+        out["review"] = review
+    bad = sorted(set(out.review) - set(REVIEWS))
+    if bad:
+        raise ValueError(f"unknown review kind(s) {bad}; use one of {REVIEWS}")
+    return out
+
+
+def _chained(out: pd.DataFrame, latest: dict[tuple, int], last_id: int,
+             last_hash: str | None, source: str, batch: str) -> pa.Table:
+    """The new rows with ids, times, ``supersedes`` and the hash chain continued from the last
+    stored row (``last_id``, ``last_hash``); ``latest`` maps (sample_id, record_id, review) to
+    the highest stored decision_id of that key (what a new row of the key supersedes)."""
+    prev = str(last_hash) if last_hash else GENESIS
+    now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    given = [f.name for f in DECISION_SCHEMA if f.name not in _SET_HERE]
+    chained = []
+    for i, r in enumerate(out[given].to_dict("records"), start=int(last_id) + 1):
+        for c, v in r.items():
+            if v is not None and _blank(v) and (c in _BLANK_IS_NULL or not isinstance(v, str)):
+                r[c] = None
+        r.update(decision_id=i, decided_at=now, source=source, batch=batch,
+                 supersedes=latest.get((r["sample_id"], r["record_id"], r["review"])))
+        r["prev_hash"] = prev
+        r["row_hash"] = prev = row_hash(prev, r)
+        chained.append(r)
+    return pa.Table.from_pylist(chained, schema=DECISION_SCHEMA)
+
+
+#: Columns :func:`_chained` fills in (the caller gives every other column).
+_SET_HERE = ("decision_id", "decided_at", "source", "batch", "supersedes", "prev_hash",
+             "row_hash")
+_BLANK_IS_NULL = (*DECISION_COLUMNS, "auditor", "notes")
+
+
+def _blank(v) -> bool:
+    return v is None or (not isinstance(v, str) and pd.isna(v)) or str(v) == ""
+
+
+def _latest_ids(rows) -> dict[tuple, int]:
+    """(sample_id, record_id, review) -> highest decision_id, from result rows of the four."""
+    return {(s, r, k): int(i) for s, r, k, i in rows if k is not None}
+
+
+_STORE_TAIL = (f"SELECT decision_id, row_hash FROM {DECISIONS_TABLE} "
+               "ORDER BY decision_id DESC LIMIT 1")
+_STORE_LATEST = (f"SELECT sample_id, record_id, review, max(decision_id) FROM {DECISIONS_TABLE} "
+                 "WHERE list_contains(?, sample_id) GROUP BY sample_id, record_id, review")
+
+
+def _store_ready(eng) -> None:
+    """Create the store's decisions table, or upgrade one from an earlier version, when needed:
+    one catalogue query when it is ready (as on every append but the first)."""
+    have = {c for (c,) in eng.rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "AND table_schema = current_schema() AND table_catalog = current_database()",
+        (DECISIONS_TABLE,))}
+    if not have:
+        eng.create_empty(DECISIONS_TABLE, DECISION_SCHEMA)
+    elif any(f.name not in have for f in DECISION_SCHEMA):
+        with eng.transaction():
+            _upgrade(eng)
+
+
 def append_decisions(project, rows: pd.DataFrame, source: str, batch: str,
                      review: str = "first") -> int:
-    """Append validated decision rows (one per record) in one transaction; returns the count.
+    """Append validated decision rows (one per record) in one transaction; returns the count
+    (:func:`append_decision_rows` returns the stored rows themselves).
 
     ``rows`` has sample_id, record_type, record_id, the decision columns, auditor and notes
     (and optionally a ``review`` column; else every row is of kind ``review``). A row
-    supersedes the latest earlier row of the same sample, record and review kind.
+    supersedes the latest earlier row of the same sample, record and review kind. The rows go
+    to the project store, or to the project's PostgreSQL decisions when ``project.yaml`` names
+    ``decisions_db``; the chain and the rules are the same.
     """
-    if review not in REVIEWS:
-        raise ValueError(f"review must be one of {REVIEWS}, not {review!r}")
+    return append_decision_rows(project, rows, source, batch, review).num_rows
+
+
+def append_decision_rows(project, rows: pd.DataFrame, source: str, batch: str,
+                         review: str = "first") -> pa.Table:
+    """:func:`append_decisions`, returning the rows as stored (ids, times, hashes): a caller
+    that keeps the decisions in memory (the workbench) adds them without reading all again."""
+    out = _prepare(rows, review)
+    sample_ids = sorted(set(out.sample_id))
+    ledger = _postgres(project)
+    if ledger is not None:
+        return ledger.append(sample_ids, lambda latest, last_id, last_hash: _chained(
+            out, _latest_ids(latest), last_id, last_hash, source, batch))
     eng = project.engine
-    eng.create_empty(DECISIONS_TABLE, DECISION_SCHEMA)
+    _store_ready(eng)
+    # Three plain SQL statements in one transaction (the tail, the superseded ids of these
+    # samples, the insert): the tail is read inside it, so the chain continues from what is
+    # stored, whoever wrote last.
     with eng.transaction():
-        _upgrade(eng)
-        t = eng.table(DECISIONS_TABLE)
-        out = rows.reset_index(drop=True).copy()
-        if "review" not in out:
-            out["review"] = review
-        bad = sorted(set(out.review) - set(REVIEWS))
-        if bad:
-            raise ValueError(f"unknown review kind(s) {bad}; use one of {REVIEWS}")
-        sample_ids = sorted(set(out.sample_id))
-        prior = eng.to_pandas(t.filter(t.sample_id.isin(sample_ids)).select(
-            "decision_id", "sample_id", "record_id", "review"))
-        latest = (prior.groupby(["sample_id", "record_id", "review"]).decision_id.max()
-                  .to_dict() if len(prior) else {})
-        last = eng.to_pandas(t.order_by(ibis.desc(t.decision_id)).limit(1)
-                             .select("decision_id", "row_hash"))
-        start = int(last.decision_id.iloc[0]) + 1 if len(last) else 1
-        prev = str(last.row_hash.iloc[0]) if len(last) and last.row_hash.iloc[0] else GENESIS
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        out["decision_id"] = range(start, start + len(out))
-        out["decided_at"] = pd.Timestamp(now)
-        out["source"] = source
-        out["batch"] = batch
-        out["supersedes"] = [latest.get(k) for k in zip(out.sample_id, out.record_id,
-                                                        out.review, strict=True)]
-        out["supersedes"] = out.supersedes.astype("Int64")
-        for c in (*DECISION_COLUMNS, "auditor", "notes"):
-            out[c] = out[c].where(out[c].notna() & (out[c].astype(str) != ""), None)
-        records = out[[f.name for f in DECISION_SCHEMA if f.name not in ("prev_hash",
-                                                                          "row_hash")]]
-        chained = []
-        for r in records.to_dict("records"):
-            r["prev_hash"] = prev
-            r["row_hash"] = prev = row_hash(prev, r)
-            chained.append(r)
-        table = pa.Table.from_pandas(pd.DataFrame(chained)[[f.name for f in DECISION_SCHEMA]],
-                                     schema=DECISION_SCHEMA, preserve_index=False)
-        eng.write(DECISIONS_TABLE, table, mode="append")
-    return len(out)
+        last = eng.rows(_STORE_TAIL)
+        latest = _latest_ids(eng.rows(_STORE_LATEST, (sample_ids,)))
+        table = _chained(out, latest, int(last[0][0]) if last else 0,
+                         last[0][1] if last else None, source, batch)
+        eng.insert_rows(DECISIONS_TABLE, table)
+    return table
+
+
+def _broken(rows) -> tuple[int, int | None]:
+    prev = GENESIS
+    n = 0
+    for r in rows:
+        n += 1
+        if r["prev_hash"] != prev or row_hash(prev, r) != r["row_hash"]:
+            return n, int(r["decision_id"])
+        prev = r["row_hash"]
+    return n, None
+
+
+def _store_rows(eng):
+    t = eng.table(DECISIONS_TABLE)
+    for batch in eng.to_pyarrow_batches(t.order_by("decision_id")):
+        yield from batch.to_pylist()
 
 
 def verify_chain(project) -> tuple[int, int | None]:
@@ -147,52 +266,94 @@ def verify_chain(project) -> tuple[int, int | None]:
 
     A row is broken when its ``prev_hash`` is not the previous row's ``row_hash`` or its
     ``row_hash`` does not match its fields (edited, deleted, inserted or reordered rows).
+    Checks wherever the project keeps its decisions (the store or PostgreSQL).
     """
+    ledger = _postgres(project)
+    if ledger is not None:
+        return _broken(ledger.read().to_pylist())
     eng = project.engine
     if not eng.has_table(DECISIONS_TABLE):
         return 0, None
-    t = eng.table(DECISIONS_TABLE)
-    if "row_hash" not in t.columns:
+    if "row_hash" not in eng.table(DECISIONS_TABLE).columns:
         return 0, None
-    prev = GENESIS
-    n = 0
-    for batch in eng.to_pyarrow_batches(t.order_by("decision_id")):
-        for r in batch.to_pylist():
-            n += 1
-            if r["prev_hash"] != prev or row_hash(prev, r) != r["row_hash"]:
-                return n, int(r["decision_id"])
-            prev = r["row_hash"]
-    return n, None
+    return _broken(_store_rows(eng))
+
+
+def move_decisions_to_postgres(project, url: str) -> int:
+    """Make PostgreSQL at ``url`` the home of the project's decisions; returns the rows copied.
+
+    The store's rows are checked (an intact chain only), copied with their ids and hashes
+    after any already there (a move killed half-way resumes), and ``project.yaml`` then names
+    the database (without a password), so every later reader and writer, on any machine, uses
+    it. The store's own table stays as it was at the move and is read by nothing.
+    """
+    from crimeaudit.audit.decisions_postgres import (
+        DecisionsDatabaseError,
+        PostgresDecisions,
+        is_postgres_url,
+        remember,
+        without_password,
+    )
+
+    if not is_postgres_url(url):
+        raise DecisionsDatabaseError(f"the decisions database must be a postgresql:// URL, "
+                                     f"not {url.split(':')[0]!r}")
+    remember(url)
+    current = getattr(project.config, "decisions_db", None)
+    if current:
+        if current != without_password(url):
+            raise DecisionsDatabaseError(
+                f"the decisions of {project.path} are in {current}, not {without_password(url)}")
+        return 0
+    eng = project.engine
+    local = pa.Table.from_pylist([], schema=DECISION_SCHEMA)
+    if eng.has_table(DECISIONS_TABLE):
+        checked, broken = verify_chain(project)
+        if broken is not None:
+            raise DecisionsDatabaseError(
+                f"the decision chain of {project.path} breaks at decision_id {broken}: "
+                "run crimeaudit verify and repair it before moving the decisions")
+        _upgrade_if_needed(eng)
+        local = eng.to_pyarrow(eng.table(DECISIONS_TABLE).order_by("decision_id")).cast(
+            DECISION_SCHEMA)
+    ledger = PostgresDecisions(url, DECISION_SCHEMA, project.config.name, project.config.created)
+    there = ledger.read()
+    n = there.num_rows
+    ours = local.column("row_hash").to_pylist()[:n]
+    if n and (n > local.num_rows or there.column("row_hash").to_pylist() != ours):
+        raise DecisionsDatabaseError(
+            f"{ledger.describe()} already holds decisions that are not this project's "
+            "first ones; give the project an empty database")
+    ledger.copy_in(local.slice(n))
+    project.record_decisions_db(ledger.url)
+    project._decisions_postgres = ledger
+    return local.num_rows - n
 
 
 def all_decisions(project, sample_id: str | None = None) -> pd.DataFrame:
     """Every stored decision row (of one sample), oldest first."""
-    eng = project.engine
-    if not eng.has_table(DECISIONS_TABLE):
+    t = _table(project, sample_id)
+    if t is None:
         return pd.DataFrame(columns=[f.name for f in DECISION_SCHEMA])
-    t = eng.table(DECISIONS_TABLE)
-    if sample_id:
-        t = t.filter(t.sample_id == sample_id)
-    return eng.to_pandas(t.order_by("decision_id")).reset_index(drop=True)
+    return project.engine.to_pandas(t.order_by("decision_id")).reset_index(drop=True)
 
 
 def latest_decisions(project, sample_id: str | None = None,
                      across_samples: bool = False, review: str = "current") -> pd.DataFrame:
     """The current decision per record: the latest row (highest ``decision_id``) wins.
 
-    The one place "latest decision" is defined. Per record of one sample (``sample_id``), per
-    record of each sample (``None``), or per record over every sample (``across_samples``: a
-    record audited in two samples keeps its most recent decision, as the screen's training
-    wants). ``review="current"`` takes a record's adjudication if it has one, else its first
-    review (what estimators use); ``"first"``, ``"second"`` or ``"adjudication"`` take only
-    that kind. Chosen in the engine; only the current decisions come back.
+    The one place "latest decision" is defined, whichever store holds the rows. Per record of
+    one sample (``sample_id``), per record of each sample (``None``), or per record over every
+    sample (``across_samples``: a record audited in two samples keeps its most recent decision,
+    as the screen's training wants). ``review="current"`` takes a record's adjudication if it
+    has one, else its first review (what estimators use); ``"first"``, ``"second"`` or
+    ``"adjudication"`` take only that kind. Chosen in the engine; only the current decisions
+    come back.
     """
     eng = project.engine
-    if not eng.has_table(DECISIONS_TABLE):
+    t = _table(project, sample_id)
+    if t is None:
         return pd.DataFrame(columns=[f.name for f in DECISION_SCHEMA])
-    t = eng.table(DECISIONS_TABLE)
-    if sample_id:
-        t = t.filter(t.sample_id == sample_id)
     if "review" in t.columns:
         kind = t.review.fill_null("first")
         if review == "current":

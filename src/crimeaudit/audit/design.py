@@ -44,6 +44,7 @@ from crimeaudit.audit.errors import AuditError
 from crimeaudit.linkage.pairs import linked_pairs
 from crimeaudit.model.schema import AUDIT_DESIGNS, AUDIT_SAMPLES
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.files import write_text
 from crimeaudit.store.project import project_verb
 
 #: A built-in priority score for ``pps``: calls of a type that usually discloses a crime are
@@ -531,11 +532,11 @@ def _store(project, sample: Sample) -> None:
             old = eng.to_pyarrow(t.filter(t.sample_id != sample.sample_id)).cast(schema)
             eng.write(name, pa.concat_tables([old, new]))
     folder = project.folder("audit")
-    (folder / f"sample-{sample.sample_id}.json").write_text(
+    write_text(  # never through a link planted in the folder
+        folder / f"sample-{sample.sample_id}.json",
         json.dumps({"sample_id": sample.sample_id, "design": sample.design.to_dict(),
                     "population": sample.population, "allocation": sample.allocation,
                     "frame_size": sample.frame_size}, indent=2, sort_keys=True),
-        encoding="utf-8",
     )
 
 

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -56,6 +57,7 @@ from crimeaudit.audit.misclassification import two_phase_ratio
 from crimeaudit.audit.ppi_project import estimate_ppi
 from crimeaudit.audit.results import AuditEstimates
 from crimeaudit.audit.review import linked_crimes
+from crimeaudit.audit.shortfalls import design_key, shortfall_warnings
 from crimeaudit.audit.unrecorded import frame_facts, unrecorded_estimate
 from crimeaudit.model.figures import Estimate
 from crimeaudit.progress import Progress, resolve
@@ -130,8 +132,14 @@ def _domains(project, recs: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str
                 out.append((s, d))
     if "division" in by:
         div = recs.division.astype(str).to_numpy()
+        strands = [(s, d) for s, d in out[1:] if not s.startswith("division=")]
         for g in sorted(set(div)):
-            out.append((f"division={g}", (div == g).astype(float)))
+            in_g = (div == g).astype(float)
+            out.append((f"division={g}", in_g))
+            # Strand by division (by strand and division together): cells with decided
+            # records only; small ones carry their small-sample warning like any domain.
+            out += [(f"division={g}, strand={s}", d * in_g) for s, d in strands
+                    if (d * in_g).any()]
     return out
 
 
@@ -277,6 +285,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
             if rate is not None and facts is not None:
                 estimates.append(unrecorded_estimate(sample, recs, d, scope, rate, facts,
                                                      level, method))
+    estimates = _flag_shortfalls(estimates, sample)
     if double is not None:
         estimates += double["figures"]
     result = AuditEstimates(
@@ -297,6 +306,19 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                                         "level": level, "method": method},
                     counts={"estimates": len(estimates), "decided": int(len(recs))})
     return write_estimates(project, result) if write else result
+
+
+def _flag_shortfalls(estimates: list[Estimate], sample: Sample, prefix: str = ""
+                     ) -> list[Estimate]:
+    """Each figure with the warning of :mod:`crimeaudit.audit.shortfalls` where the pipeline
+    coverage benchmark measured its interval short of its level (same design and size)."""
+    key = design_key(sample.design)
+    out = []
+    for e in estimates:
+        extra = shortfall_warnings(prefix + e.measure, e.scope, key, len(sample))
+        out.append(dataclasses.replace(e, warnings=tuple(e.warnings) + tuple(extra))
+                   if extra else e)
+    return out
 
 
 # -- double review: agreement and the rate corrected for auditor error ---------------------------
@@ -409,6 +431,26 @@ def export_path(project, result: AuditEstimates):
     return project.path / "reports" / f"estimates-{result.sample_id}-{result.method}.json"
 
 
+def _ppi_auditor_error(project, sample: Sample) -> list[str]:
+    """PPI++ rests on the auditor's answers as given: where a blind second review disagreed
+    with the first on the recording questions, the figure says so and where the correction is."""
+    second = latest_decisions(project, sample.sample_id, review="second")
+    if second.empty:
+        return []
+    first = latest_decisions(project, sample.sample_id, review="first")
+    qs = ["should_record", "recorded"]
+    f, s = first.set_index("record_id")[qs], second.set_index("record_id")[qs]
+    both = s.index.intersection(f.index)
+    fa, sa = (x.loc[both].astype(object).where(x.loc[both].notna(), None) for x in (f, s))
+    k = int((fa.to_numpy() != sa.to_numpy()).any(axis=1).sum())
+    if not k:
+        return []
+    return [f"the first and a blind second review disagreed on should_record or recorded for "
+            f"{k} of {len(both)} double-reviewed records: this interval leaves auditor error "
+            "out; crimeaudit estimate without --method ppi gives recording_rate_adjusted, "
+            "corrected for it"]
+
+
 def _ppi(project, level: float, by: tuple[str, ...], write: bool,
          sample_id: str | None) -> AuditEstimates:
     # estimate_ppi takes one grouping column: the overall figure comes first, then each group.
@@ -417,6 +459,9 @@ def _ppi(project, level: float, by: tuple[str, ...], write: bool,
     for column in by[1:]:
         ests += list(estimate_ppi(project, level=level, by=column, sample_id=sample_id))[1:]
     sample = load_sample(project, sample_id)
+    ests = _flag_shortfalls(ests, sample, prefix="ppi:")
+    error = _ppi_auditor_error(project, sample)
+    ests = [dataclasses.replace(e, warnings=tuple(e.warnings) + tuple(error)) for e in ests]
     result = AuditEstimates(
         estimates=ests, design=sample.design.to_dict() | {"kind": sample.design.kind},
         level=level, method="ppi", sample_id=sample.sample_id, frame=sample.design.frame,

@@ -17,6 +17,7 @@ from crimeaudit.cli import (
     ingest,
     link,
     project,
+    records,
     releases,
     report,
     screen,
@@ -74,8 +75,8 @@ def _root(
         raise typer.Exit()
 
 
-for stage in (project, simulate, ingest, link, screen, audit, detect, report, demo, compare, web,
-              releases):
+for stage in (project, simulate, ingest, records, link, screen, audit, detect, report, demo,
+              compare, web, releases):
     stage.register(app)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from crimeaudit.cli.common import (
     console,
@@ -89,37 +90,50 @@ def register(app: typer.Typer) -> None:
         margin: float = typer.Option(0.02, help="Half-width wanted, as a proportion."),
         expected: float = typer.Option(0.85, help="Expected recording rate."),
         level: float = typer.Option(0.95, help="Confidence level."),
+        assurance: float = typer.Option(
+            0.8, help="Probability that the audit's interval achieves the margin."),
         strand: list[str] = typer.Option(["all", "violence"], "--strand", help="Strands."),
         population: int = typer.Option(None, help="Records in the population (no project)."),
         crime_share: float = typer.Option(None, help="Share of records that are crimes."),
         json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """How many records to audit for a margin at an expected rate (with FPC)."""
+        """How many records to audit so that the interval achieves a margin with a given
+        assurance (the same Wilson interval estimate computes, no FPC)."""
         from crimeaudit.audit import plan_for_project, plan_sample_size
-        from crimeaudit.audit.plan import FORMULA
+        from crimeaudit.audit.plan import ASSUMPTIONS, FORMULA
 
         with handle_errors():
             if directory is not None:
                 with open_project(directory) as p:
                     plans = plan_for_project(p, margin, expected, level, tuple(strand),
-                                             crime_share)
+                                             crime_share, assurance)
             else:
                 plans = [plan_sample_size(margin, expected, level, population,
-                                          crime_share or 1.0)]
+                                          crime_share or 1.0, assurance=assurance)]
             if json_out:
                 print_json([x.to_dict() for x in plans])
                 return
             t = Table(title=f"Sample size for +/-{100 * margin:.1f} points at "
-                            f"{100 * expected:.0f}% ({100 * level:.0f}% level)")
-            for col in ("scope", "records to audit", "crimes needed", "n0 (no FPC)",
-                        "population", "crime share"):
+                            f"{100 * expected:.0f}% ({100 * level:.0f}% level, "
+                            f"{100 * assurance:.0f}% assurance)")
+            for col in ("scope", "records to audit", "crimes needed", "assurance",
+                        "n0 (average)", "population", "crime share"):
                 t.add_column(col)
             for x in plans:
-                t.add_row(x.scope, f"{x.n_records:,}", f"{x.n_crimes:,}", f"{x.n_infinite:,}",
+                t.add_row(x.scope, f"{x.n_records:,}" + ("" if x.reachable else " (all)"),
+                          f"{x.n_crimes:,}", f"{100 * x.achieved:.1f}%", f"{x.n_infinite:,}",
                           f"{x.population:,}" if x.population else "infinite",
                           f"{x.crime_share:.2f}")
             console.print(t)
+            for x in plans:
+                if not x.reachable:
+                    err_console.print(styled(
+                        ("warning", "yellow"),
+                        f" {x.scope}: the margin cannot be reached with "
+                        f"{100 * assurance:.0f}% assurance even by auditing every record"))
             console.print(f"Method: {FORMULA}  (z = {plans[0].z:.3f})")
+            console.print(f"Assumes: {ASSUMPTIONS}. n0 is the textbook size, which reaches "
+                          "the margin in about half of audits.")
 
     @review.command("export")
     def review_export(
@@ -175,9 +189,14 @@ def register(app: typer.Typer) -> None:
 
         with open_project(directory) as p:
             df = audit_status(p)
+            dangling, some = p.engine.record_versions().dangling_references()
         if json_out:
             print_json(df.to_dict("records"))
             return
+        if dangling:
+            console.print(Text(f"{dangling} crimes point at incidents not loaded (such as "
+                               f"{', '.join(some)}): ingest those incidents, or they stay "
+                               f"unlinked"))
         if df.empty:
             console.print("No sample has been drawn yet: crimeaudit sample DIR --seed N")
             return
@@ -199,13 +218,26 @@ def register(app: typer.Typer) -> None:
         sample_id: str = typer.Option(None, "--sample", help="Sample id (default: latest)."),
         error_rate: float = typer.Option(0.0, help="Probability of flipping each decision."),
         seed: int = typer.Option(0, help="Seed for the auditor's errors."),
+        second_share: float = typer.Option(
+            0.0, help="Share of records reviewed again, blind, by a second auditor (with the "
+                      "same error rate); disagreements are adjudicated. 0.1 = a 10% double "
+                      "review."),
     ) -> None:
         """Decide every sampled record from the simulated ground truth."""
         from crimeaudit.audit import oracle_review
 
         with open_project(directory) as p:
-            r = oracle_review(p, sample_id, error_rate, seed, progress=progress())
+            r = oracle_review(p, sample_id, error_rate, seed, progress=progress(),
+                              second_share=second_share)
             console.print(r.summary())
+            if second_share:
+                from crimeaudit.audit import latest_decisions
+
+                second = latest_decisions(p, r.sample_id, review="second")
+                adjudicated = latest_decisions(p, r.sample_id, review="adjudication")
+                console.print(f"blind second review of {len(second)} records (every finding "
+                              f"and {100 * second_share:g}% of the others); "
+                              f"{len(adjudicated)} disagreements adjudicated")
 
     @app.command("estimate")
     def estimate_cmd(

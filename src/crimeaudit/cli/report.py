@@ -18,10 +18,19 @@ def register(app: typer.Typer) -> None:
         compare: list[Path] = typer.Option(
             None, "--compare", help="Another audit's project folder to compare with (a "
                                     "comparison section); may be given more than once."),
+        area: str = typer.Option(
+            None, "--area", help="Write one area's report (a force, borough, division or "
+                                 "other area as the data names it; default file "
+                                 "reports/report-<area>.html)."),
     ) -> None:
-        """Write the inspection report (self-contained HTML) and its figures as JSON."""
+        """Write the inspection report (self-contained HTML) and its figures as JSON.
+
+        A project with no audit estimates (public data, perhaps with detect run) gets the
+        public-data report: what was loaded, excluded and quarantined, findings by area with
+        their charts, release differences and methods.
+        """
         from crimeaudit.report import write_report
 
         with handle_errors():
-            paths = write_report(directory, out, compare=compare or ())
+            paths = write_report(directory, out, compare=compare or (), area=area)
         console.print(f"Wrote {paths['html']}\nWrote {paths['json']}")

@@ -23,6 +23,9 @@ def simulate(
                                   help="Number of incidents (default: the scenario's volume)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder to write the tables to."),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    force_code: str = typer.Option(
+        None, "--force-code", help="Prefix every identifier and division with this code (such "
+        "as KNT), so that several simulated forces load into one project."),
     list_: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
 ) -> None:
     """Simulate a police force's incidents and crimes, with the ground truth to audit them."""
@@ -44,8 +47,8 @@ def simulate(
         raise UserError("--seed must be a non-negative integer")
     try:
         result = run(scenario, seed=seed, n_incidents=incidents, out_dir=out, fmt=fmt,
-                     progress=progress())
-    except ScenarioError as exc:
+                     progress=progress(), force_code=force_code)
+    except (ScenarioError, ValueError) as exc:
         raise UserError(str(exc)) from None
     rows = result.manifest["rows"]
     console.print(styled("Simulated scenario ", (str(result.manifest["scenario"]), "bold"),

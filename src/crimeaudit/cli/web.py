@@ -12,6 +12,9 @@ from crimeaudit.cli.common import UserError, console, err_console, handle_errors
 
 DB_HELP = "PostgreSQL URL (postgresql://user@host/db) for accounts, sessions and the log; " \
           "default: DIR/workbench.sqlite."
+SERVE_DB_HELP = "PostgreSQL URL (postgresql://user@host/db) for the team: accounts, sessions, " \
+                "the log and the audit decisions (moved there once and recorded in " \
+                "project.yaml); default: DIR/workbench.sqlite and the project store."
 
 
 def _loopback(host: str) -> bool:
@@ -46,7 +49,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by "
                                                    "default: put TLS in front for a team)."),
         port: int = typer.Option(8765, help="Port to listen on."),
-        db: str = typer.Option(None, "--db", help=DB_HELP),
+        db: str = typer.Option(None, "--db", help=SERVE_DB_HELP),
         session_minutes: float = typer.Option(60.0, help="A session ends after this many "
                                                          "minutes without use."),
         secure_cookies: bool = typer.Option(False, help="Mark the session cookie Secure even "
@@ -134,13 +137,15 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify(directory: Path = typer.Argument(..., help="The audit project folder.")) -> None:
         """Check the decisions' hash chain; name the first broken row (exit 1 if broken)."""
-        from crimeaudit.audit.decisions import verify_chain
+        from crimeaudit.audit.decisions import decisions_location, verify_chain
 
         with open_project(directory) as p:
             checked, broken = verify_chain(p)
+            where = decisions_location(p)
         if broken is not None:
             err_console.print(f"[bold red]broken:[/] the decision chain breaks at decision_id "
                               f"{broken} (row {checked}): a decision was edited, deleted, "
                               "inserted or reordered", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
-        console.print(f"Decision chain intact: {checked:,} decisions checked.")
+        console.print(f"Decision chain intact: {checked:,} decisions checked ({where}).",
+                      highlight=False, soft_wrap=True)

@@ -134,7 +134,8 @@ def published_area(area: str, rate: float, half_width: float, n: int | None,
     e = Estimate("recording_rate", "all", rate, max(rate - half_width, 0.0),
                  min(rate + half_width, 1.0), level, PUBLISHED, int(n or round(n_eff)),
                  se=se, n_effective=n_eff, sample_id=area,
-                 notes="variance implied by the published half-width")
+                 notes="variance implied by the published half-width"
+                       + ("" if n else "; no n published"))
     return Area(area, e, "published", PUBLISHED)
 
 
@@ -234,6 +235,13 @@ def read_counts(source: str | os.PathLike | io.TextIOBase) -> list[Area]:
                 raise CompareError(f"{where}: rate {rate:g} is above 100%")
             if h <= 0:
                 raise CompareError(f"{where}: half_width must be above 0")
+            if h >= 0.5:
+                # A proportion's 95% interval is never this wide: most likely the rates are
+                # proportions and the half-widths percentage points (0.836 with 1.85).
+                raise CompareError(f"{where}: half_width {hw:g} is half the scale or more; "
+                                   "give rates and half-widths in the same units (both "
+                                   "percentages, 83.6 and 1.85, or both proportions, 0.836 "
+                                   "and 0.0185)")
             areas.append(published_area(area, r, h, int(n) if n else None, lvl))
         else:
             raise CompareError(f"{where}: {area} has neither recorded and should_have_been "
@@ -388,9 +396,14 @@ def compare_areas(areas: list[Area], pairs: bool = False, level: float = 0.95,
     if published:
         notes.append(f"{len(published)} area(s) published only a rate and its interval "
                      f"half-width ({', '.join(published)}): their variance is the one the "
-                     "half-width implies (se = half-width / 1.96), their interval is the "
-                     "published one, and their precision on the funnel is the effective "
-                     "sample size rate (1 - rate) / se^2")
+                     "half-width implies (se = half-width / z, z = 1.96 at 95%), their "
+                     "interval is the published one, and their precision on the funnel is "
+                     "the effective sample size rate (1 - rate) / se^2")
+        unsized = [a.area for a in areas if a.source == PUBLISHED and a.figure.notes
+                   and "no n published" in a.figure.notes]
+        if unsized:
+            notes.append(f"no sample size published for {', '.join(unsized)}: n shown is "
+                         "the effective sample size the half-width implies")
     if any(a.source == "counts" for a in areas):
         notes.append("areas with counts: Wilson score intervals; pairs of them by Newcombe's "
                      "hybrid score interval")

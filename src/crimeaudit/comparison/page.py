@@ -25,6 +25,7 @@ import jinja2
 
 from crimeaudit.comparison.charts import svg
 from crimeaudit.model.figures import dumps
+from crimeaudit.store.files import write_text
 
 HEADLINE = ("recording_rate", "unrecorded_per_year")
 
@@ -218,8 +219,8 @@ def write_page(res, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     html, js = out / "compare.html", out / "compare.json"
-    html.write_text(render(res), encoding="utf-8")
-    js.write_text(dumps(res.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_text(html, render(res))
+    write_text(js, dumps(res.to_dict(), indent=2) + "\n")
     return {"html": html, "json": js}
 
 

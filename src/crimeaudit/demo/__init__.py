@@ -17,6 +17,7 @@ from pathlib import Path
 
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.store.files import write_text
 
 MARKER = ".crimeaudit-demo"
 SCENARIO = "kent-2013"
@@ -43,8 +44,7 @@ def _prepare(out: Path) -> None:
                             "choose another --out (the demo replaces only its own folders)")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("created by crimeaudit demo; re-running it replaces this folder\n",
-                              encoding="utf-8")
+    write_text(out / MARKER, "created by crimeaudit demo; re-running it replaces this folder\n")
 
 
 def run_demo(out: str | Path = DEFAULT_OUT, incidents: int = 60_000, seed: int = 7,

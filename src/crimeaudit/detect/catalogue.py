@@ -19,6 +19,7 @@ from pathlib import Path
 
 from crimeaudit.detect.base import Detector
 from crimeaudit.detect.runner import DETECTORS
+from crimeaudit.store.files import write_text
 
 BEGIN = ("<!-- detectors: generated from the registry by "
          "`python -m crimeaudit.detect.catalogue docs/detect.md`; do not edit by hand -->")
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> int:
         if new != doc:
             stale.append(name)
             if not check:
-                path.write_text(new, encoding="utf-8")
+                write_text(path, new)
     if check and stale:
         print(f"out of date: {', '.join(stale)}", file=sys.stderr)
         return 1

@@ -41,6 +41,7 @@ from crimeaudit.model.codes import CodeLists, load_code_lists
 CRIME_COLUMNS = (
     "crime_id", "incident_id", "reported_at", "recorded_at", "offence_code", "status",
     "cancellation_reason", "cancelled_at", "outcome", "property_value", "division", "officer",
+    "victim", "location",
 )
 #: The incidents column with the published clearance text, and the one with the type a call
 #: was closed as (calls-for-service data; used where an ingest profile loads them).

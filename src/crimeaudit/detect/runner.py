@@ -48,7 +48,9 @@ from crimeaudit.detect.findings_file import (
     write_findings,
 )
 from crimeaudit.detect.inputs import DetectInput
+from crimeaudit.detect.near_duplicates import NearDuplicates
 from crimeaudit.detect.period_end import PeriodEnd
+from crimeaudit.detect.property_digits import PropertyDigits
 from crimeaudit.detect.reading import (
     RANKING_RULE,
     groups,
@@ -57,6 +59,7 @@ from crimeaudit.detect.reading import (
     select_area,
     verdict,
 )
+from crimeaudit.detect.references import References
 from crimeaudit.detect.releases import Releases
 from crimeaudit.detect.targets import Targets, load_targets
 from crimeaudit.model.figures import Finding
@@ -70,7 +73,7 @@ ALPHA = 0.05
 #: Every detector, in the order they run (and their findings are listed before sorting).
 DETECTORS: tuple[Detector, ...] = (
     PeriodEnd(), Deferral(), Downgrading(), Cancellations(), Bunching(), Displacement(),
-    Breaks(), Releases(), Calls(),
+    Breaks(), Releases(), Calls(), References(), NearDuplicates(), PropertyDigits(),
 )
 
 
@@ -129,7 +132,7 @@ def detector_settings(
     ...
     crimeaudit.detect.errors.DetectError: settings: unknown detector 'bunchng' (detectors: \
 period_end, deferral, downgrading, cancellations, bunching, displacement, breaks, releases, \
-calls)
+calls, references, near_duplicates, property_digits)
     """
     overrides = dict(overrides or {})
     names = [d.name for d in detectors]

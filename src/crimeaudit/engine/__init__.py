@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crimeaudit.engine.base import Engine, EngineError, FileLoader, LoadedFile
+from crimeaudit.engine.base import Engine, EngineError, FileLoader, LoadedFile, RecordVersions
 from crimeaudit.engine.duckdb import DuckDBEngine
 
 
@@ -37,5 +37,5 @@ def connect(name: str, path: str | Path) -> Engine:
                       f"set engine: duckdb")
 
 
-__all__ = ["DuckDBEngine", "Engine", "EngineError", "FileLoader", "LoadedFile",
+__all__ = ["DuckDBEngine", "Engine", "EngineError", "FileLoader", "LoadedFile", "RecordVersions",
            "connect"]

@@ -57,6 +57,19 @@ class LoadedFile:
     written: dict[str, int] = field(default_factory=dict)
     quarantine: list[pa.Table] = field(default_factory=list)
     rejects: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: Rows outside the profile's scope, counted: (table, source column, value, reason,
+    #: rows, first line).
+    excluded: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
+    #: Per "table.column (crosswalk)": the source values the crosswalk does not list, with
+    #: their rows (loaded as unclassified, default, passed through, or quarantined if strict).
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Loaded rows whose value a profile rule read otherwise than written ("what was done":
+    #: {source value: rows}), e.g. a 12-month period ending on 30-12-2017.
+    adjusted: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def excluded_rows(self) -> int:
+        return sum(e[4] for e in self.excluded)
 
 
 class FileLoader(abc.ABC):
@@ -73,6 +86,61 @@ class FileLoader(abc.ABC):
         """Load one file (``path``: the file as UTF-8, which may be a transcoded copy of
         ``src.path``) into ``targets``; hide the ``personal`` source columns in quarantined
         text."""
+
+
+class RecordVersions(abc.ABC):
+    """Versioned incident and crime records: a file's rows become sightings of their records
+    (new, a new version, identical), and the record tables hold each record's version in effect
+    at the reference date. The ingest stage says when; the engine does it set-wise.
+
+    The loader stages a file's incident and crime rows; :meth:`apply` turns them into versions.
+    """
+
+    @abc.abstractmethod
+    def next_load_seq(self) -> int:
+        """The number of the next load (orders loads with equal as-of times)."""
+
+    @abc.abstractmethod
+    def staged_as_of(self, tables: list[str]) -> Any:
+        """The latest timestamp among the staged rows of ``tables`` (None: none)."""
+
+    @abc.abstractmethod
+    def apply(self, table: str, sha256: str, profile: str, as_of: Any, load_seq: int,
+              reference_date: Any) -> dict[str, int]:
+        """Store the staged rows of ``table`` as sightings; counts new / changed / identical."""
+
+    @abc.abstractmethod
+    def loaded_from(self, sha256: str, profile: str) -> dict[str, int]:
+        """Rows per record table that one file's load brought."""
+
+    @abc.abstractmethod
+    def unload(self, sha256: str, profile: str, reference_date: Any) -> dict[str, int]:
+        """Undo one file's load; the rows per table it had brought."""
+
+    @abc.abstractmethod
+    def sync(self, reference_date: Any) -> bool:
+        """Rebuild the record tables for another reference date; True if anything was done."""
+
+    @abc.abstractmethod
+    def record_reference_date(self, reference_date: Any) -> None:
+        """Note the reference date the record tables are built for."""
+
+    @abc.abstractmethod
+    def history(self, table: str, record_ids: list[str]) -> pa.Table:
+        """Every sighting of the records with the version's values, oldest first."""
+
+    @abc.abstractmethod
+    def find_ids(self, table: str, reference: str) -> list[str]:
+        """The ids of ``table`` that a reference as a user knows it names."""
+
+    @abc.abstractmethod
+    def dangling_references(self, limit: int = 5) -> tuple[int, list[str]]:
+        """Crimes pointing at incidents not in the store: how many, and some incident ids."""
+
+
+#: Arrow types of the store's schemas as standard SQL column types.
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN",
+              "timestamp[us]": "TIMESTAMP", "date32[day]": "DATE"}
 
 
 class Engine(abc.ABC):
@@ -142,6 +210,23 @@ class Engine(abc.ABC):
         if not self.has_table(name):
             self._backend.create_table(name, schema=ibis.schema(schema))
 
+    def add_missing_columns(self, name: str, schema: pa.Schema) -> list[str]:
+        """Add to table ``name`` the columns of ``schema`` it lacks, empty (a store written by
+        an earlier version of crimeaudit); the names added. Nothing if the table is absent."""
+        if not self.has_table(name):
+            return []
+        have = set(self._backend.table(name).columns)
+        added = []
+        for f in schema:
+            if f.name in have:
+                continue
+            sql_type = _SQL_TYPES.get(str(f.type))
+            if sql_type is None:
+                raise EngineError(f"cannot add column {f.name!r} of type {f.type} to {name!r}")
+            self._backend.raw_sql(f'ALTER TABLE "{name}" ADD COLUMN "{f.name}" {sql_type}')
+            added.append(f.name)
+        return added
+
     def drop(self, name: str) -> None:
         self._backend.drop_table(name, force=True)
 
@@ -208,6 +293,21 @@ class Engine(abc.ABC):
         codes and ``hash_sql`` renders, in this engine's SQL, the pseudonym of a text
         expression (the pseudonym module guarantees it agrees with the Python form)."""
 
+    @abc.abstractmethod
+    def record_versions(self) -> RecordVersions:
+        """Versioned incident and crime records on this engine."""
+
+    @abc.abstractmethod
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """The rows of a small parameterised SQL query, run as written (no Ibis compile): for
+        work done once per request, such as appending one decision, where compiling an Ibis
+        expression costs more than the query."""
+
+    @abc.abstractmethod
+    def insert_rows(self, name: str, data: pa.Table) -> None:
+        """Append ``data`` to the existing table ``name``, columns matched by name, inside any
+        open transaction (no catalogue look-up)."""
+
     def __enter__(self) -> Engine:
         return self
 
@@ -215,4 +315,4 @@ class Engine(abc.ABC):
         self.close()
 
 
-__all__ = ["Engine", "EngineError", "FileLoader", "LoadedFile"]
+__all__ = ["Engine", "EngineError", "FileLoader", "LoadedFile", "RecordVersions"]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import ibis.expr.types as ir
 
 from crimeaudit.engine.base import Engine
 from crimeaudit.engine.duckdb_loader import DuckDBFileLoader
+from crimeaudit.engine.duckdb_versions import DuckDBRecordVersions
 
 if TYPE_CHECKING:
     from splink import DuckDBAPI
@@ -109,7 +111,35 @@ class DuckDBEngine(Engine):
 
     def file_loader(self, profile: Profile, offences: list[str],
                     hash_sql: Callable[[str], str]) -> DuckDBFileLoader:
-        return DuckDBFileLoader(self._con, profile, offences, hash_sql)
+        return DuckDBFileLoader(self._con, profile, offences, hash_sql,
+                                record_versions=self.record_versions())
+
+    def record_versions(self) -> DuckDBRecordVersions:
+        return DuckDBRecordVersions(self)
+
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """
+        >>> DuckDBEngine.connect().rows("SELECT ? + 1", (41,))
+        [(42,)]
+        """
+        return self._con.execute(sql, list(params)).fetchall()
+
+    def insert_rows(self, name: str, data: Any) -> None:
+        """
+        >>> import pyarrow as pa
+        >>> eng = DuckDBEngine.connect()
+        >>> _ = eng.rows("CREATE TABLE t (a BIGINT, b TEXT)")
+        >>> eng.insert_rows("t", pa.table({"b": ["x"], "a": [1]}))
+        >>> eng.rows("SELECT a, b FROM t")
+        [(1, 'x')]
+        """
+        view = f"__ca_insert_{uuid.uuid4().hex}"
+        con = self._con
+        con.register(view, data)
+        try:
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{view}"')
+        finally:
+            con.unregister(view)
 
 
 __all__ = ["DuckDBEngine", "SPLINK_SCRATCH"]

@@ -17,18 +17,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from crimeaudit.model.schema import CRIME_STATUSES, TABLES, Column
+from crimeaudit.model.codes import UNCLASSIFIED
+from crimeaudit.model.schema import CRIME_STATUSES, OFFENCE_COLUMNS, TABLES, Column
 
 if TYPE_CHECKING:  # the profile's types only: the engine does not import the ingest stage
     from crimeaudit.ingestion.profile import ColumnSpec, Crosswalk, Period, Target
 
-OFFENCE_COLUMNS = {("crimes", "offence_code"), ("classification_changes", "from_code"),
-                   ("classification_changes", "to_code"), ("truth_crimes", "true_offence_code"),
-                   ("truth_incidents", "true_offence_code")}
-
 BOOL_TRUE = ("true", "t", "1", "yes", "y")
 BOOL_FALSE = ("false", "f", "0", "no", "n")
 SEP = "\x1f"  # between the column and the reason text in a stage's __reason
+#: Starts the __reason of a row outside the profile's scope (excluded, not quarantined):
+#: EXCLUDED + source column + SEP + the rule's reason + SEP + the source value.
+EXCLUDED = "\x1e"
 
 #: DuckDB's longest CSV line: above the ingest stage's own limit, so that on a file the stage
 #: found clean (every line within its limit) the reader never drops a line the stage counted.
@@ -97,8 +97,12 @@ class TargetSQL:
 
     def __init__(self, target: Target, crosswalks: dict[str, Crosswalk], known_offences: list[str],
                  personal_sources: set[str], hash_sql, file_label: str, source_value: str,
-                 decimal: str = ".", plausible: Any = None):
+                 decimal: str = ".", plausible: Any = None,
+                 exclusions: list[tuple[str, list[str], str]] | None = None):
         self.t = target
+        # (source column, the values of it present in the file that the profile excludes,
+        # reason): resolved by the loader from the profile's rules, checked before anything else
+        self.exclusions = exclusions or []
         self.decimal = decimal
         # earliest_date, latest_date, latitude, longitude: values outside are quarantined
         self.plausible = plausible
@@ -203,17 +207,23 @@ class TargetSQL:
                            f"'unparseable {col.type} ''' || {value} || ''' in column "
                            f"{src_name}{fmt}'"))
         if (self.t.table, col.name) in OFFENCE_COLUMNS:
-            codes = ", ".join(literal(c) for c in self.offences)
-            via = f" (from {src_name} ''' || {raw} || ''')" if spec.crosswalk else ""
+            codes = ", ".join(literal(c) for c in [*self.offences, UNCLASSIFIED])
+            cw = self.crosswalks[spec.crosswalk] if spec.crosswalk else None
+            if cw is not None and not cw.strict:
+                # A crime whose category has no class is loaded as unclassified (its source
+                # category is kept beside it), never lost.
+                converted = (f"coalesce({converted}, CASE WHEN {raw} IS NOT NULL THEN "
+                             f"{literal(UNCLASSIFIED)} END)")
             checks.append((f"{converted} IS NOT NULL AND {converted} NOT IN ({codes})",
-                           f"'unknown offence code ''' || {converted} || '''{via}'"
+                           f"'unknown offence code ''' || {converted} || ''''"
                            if not spec.crosswalk else
-                           f"'unknown offence code: no code-list class for {src_name} ''' "
-                           f"|| {raw} || ''''"))
-            if spec.crosswalk:
+                           f"'unknown offence code: crosswalk {spec.crosswalk} gives class ''' "
+                           f"|| {converted} || ''' for {src_name} ''' || {raw} || ''', which "
+                           f"the code list does not have'"))
+            if cw is not None and cw.strict:
                 checks.append((f"{raw} IS NOT NULL AND {converted} IS NULL",
                                f"'unknown offence code: no code-list class for {src_name} ''' "
-                               f"|| {raw} || ''''"))
+                               f"|| {raw} || ''' (crosswalk {spec.crosswalk} is strict)'"))
         checks += self._plausible(col, converted, value, src_name)
         if self.t.table == "crimes" and col.name == "status":
             allowed = ", ".join(literal(s) for s in CRIME_STATUSES)
@@ -235,11 +245,12 @@ class TargetSQL:
         if p is None:
             return []
         lo, hi = p.earliest_date.isoformat(), p.latest_date.isoformat()
+        why = p.why.replace("'", "''")
         between = (f"TIMESTAMP '{lo}' AND TIMESTAMP '{hi} 23:59:59.999999'" if timestamp
                    else f"DATE '{lo}' AND DATE '{hi}'")
         return [(f"{day} NOT BETWEEN {between}",
                  f"'implausible date ''' || {value} || ''' in column {src_name}: outside "
-                 f"{lo} to {hi} (project settings earliest_date, latest_date)'")]
+                 f"{lo} to {hi} ({why})'")]
 
     def _plausible(self, col: Column, converted: str, value: str,
                    src_name: str) -> list[tuple[str, str]]:
@@ -293,17 +304,38 @@ class TargetSQL:
             start = f"CAST(date_trunc('month', {day}) AS DATE)"
             return {"period_start": start, "period_end": f"last_day({start})",
                     "period_type": "'month'"}, checks
+        start = f"CAST(date_trunc('month', {day}) - INTERVAL 11 MONTH AS DATE)"
+        if p.month_end == "snap":
+            # Loaded as the 12 months ending that month, and reported (see adjustments()).
+            return {"period_start": start, "period_end": f"last_day({day})",
+                    "period_type": "'rolling_12m'"}, checks
         checks.append((f"{day} <> last_day({day})",
                        f"'malformed date ''' || {raw} || ''' in column {p.source}: a 12-month "
                        f"period ends on the last day of a month, so the period is not known'"))
-        start = f"CAST(date_trunc('month', {day}) - INTERVAL 11 MONTH AS DATE)"
         return {"period_start": start, "period_end": day, "period_type": "'rolling_12m'"}, checks
+
+    def adjustments(self) -> list[tuple[str, str, str]]:
+        """Values the profile's rules read otherwise than written, to be reported with their
+        rows: (condition, the source value's SQL, what was done)."""
+        p = self.t.period
+        if p is None or p.type != "rolling_12m" or p.month_end != "snap":
+            return []
+        raw = quote_ident(p.source)
+        day = f"CAST(try_strptime({raw}, {literal(p.format)}) AS DATE)"
+        return [(f"{day} <> last_day({day})", raw,
+                 f"{p.source}: not the last day of a month; read as the 12 months ending on "
+                 f"that month's last day (profile: month_end: snap)")]
 
     # -- the whole target -----------------------------------------------------------------------
     def _exprs(self) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
         """Each canonical column's converted value, and the checks (condition, reason, column)."""
         exprs: dict[str, str] = {}
         checks: list[tuple[str, str, str]] = []
+        for column, values, reason in self.exclusions:
+            if values:
+                raw = quote_ident(column)
+                checks.append((f"{raw} IN ({', '.join(literal(v) for v in values)})",
+                               f"{literal(reason + SEP)} || {raw}", EXCLUDED + column))
         for col in self.table.columns:
             if self.t.table == "counts" and col.name in ("period_start", "period_end",
                                                          "period_type", "adjustment"):
@@ -311,6 +343,8 @@ class TargetSQL:
             spec = self.t.columns.get(col.name)
             if spec is None and self.t.mode == "update":
                 continue
+            if spec is None and col.name == "source_offence_description":
+                spec = self._category_of_offence()
             value, cs = self.column(col, spec)
             exprs[col.name] = value
             checks += [(cond, reason, col.name) for cond, reason in cs]
@@ -327,6 +361,16 @@ class TargetSQL:
             exprs["adjustment"] = (f"coalesce({exprs['count']} < 0, false)"
                                    if self.t.adjustment == "negative" else "false")
         return exprs, checks
+
+    def _category_of_offence(self) -> ColumnSpec | None:
+        """The source category behind a crosswalked offence class, for a profile that keeps
+        neither the source's code nor its description: an unclassified crime always says what
+        the source called it."""
+        spec = self.t.columns.get("offence_code")
+        if (self.t.table != "crimes" or spec is None or not spec.crosswalk
+                or "source_offence_code" in self.t.columns):
+            return None
+        return spec.model_copy(update={"crosswalk": None, "format": None})
 
     @staticmethod
     def _reason(checks: list[tuple[str, str, str]]) -> str:

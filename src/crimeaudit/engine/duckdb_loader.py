@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crimeaudit.engine import duckdb_ingest as q
+from crimeaudit.engine import duckdb_versions as versions
 from crimeaudit.engine.base import FileLoader, LoadedFile
-from crimeaudit.model.schema import TABLES
+from crimeaudit.model.codes import UNCLASSIFIED
+from crimeaudit.model.schema import OFFENCE_COLUMNS, TABLES
 
 if TYPE_CHECKING:
     from crimeaudit.ingestion.profile import Profile, Target
@@ -29,13 +31,27 @@ if TYPE_CHECKING:
 LOOKUP_SAMPLE = 100_000  # rows whose distinct personal values decide hashing once per value
 
 
+def _fate(target: Target, column: str, cw: Any) -> str:
+    """What becomes of a value a crosswalk does not list, in words."""
+    if cw.default is not None:
+        return f"default {cw.default!r}"
+    if cw.keep:
+        return "kept as published"
+    if cw.strict:
+        return "quarantined"
+    if (target.table, column) in OFFENCE_COLUMNS:
+        return UNCLASSIFIED
+    return "left empty"
+
+
 class DuckDBFileLoader(FileLoader):
     """Loads files through one profile on one DuckDB connection (inside the ingest's
     transaction, so the temp tables and the writes go together)."""
 
     def __init__(self, con: Any, profile: Profile, offences: list[str],
-                 hash_sql: Callable[[str], str]):
+                 hash_sql: Callable[[str], str], record_versions: Any = None):
         self.con = con
+        self.versions = record_versions  # DuckDBRecordVersions: update targets reach versions
         self.profile = profile
         self.codes = offences
         self.hash_sql = hash_sql
@@ -105,6 +121,7 @@ class DuckDBFileLoader(FileLoader):
         """The file's columns some target reads (values, routing, periods, wide columns)."""
         used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
         used |= {t.when.column for t in targets if t.when}
+        used |= {rule.column for t in targets for rule in t.exclude}
         for t in targets:
             if t.period:
                 used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
@@ -166,6 +183,59 @@ class DuckDBFileLoader(FileLoader):
         con.execute("CREATE TEMP VIEW __ca_src AS SELECT * FROM __ca_raw")
         return list(split.rejects)
 
+    def _resolve(self, target: Target, source: str, out: LoadedFile
+                 ) -> tuple[dict[str, Any], list[tuple[str, list[str], str]]]:
+        """The profile's crosswalks as exact maps of the values this file holds, and its
+        exclusion rules as the values they exclude: normalisation and patterns are the
+        profile's business (Python), applied once per distinct value; the SQL only compares.
+        Records in ``out.unmapped`` the values each crosswalk does not list, with their rows."""
+        probe = q.TargetSQL(target, self.profile.crosswalks, self.codes, set(), self.hash_sql,
+                            "", "")
+        clean, cond = q.TargetSQL._clean(source), probe.condition()
+        exclusions = []
+        for rule in target.exclude:
+            col = q.quote_ident(rule.column)
+            values = [str(v) for (v,) in self.con.execute(
+                f"SELECT DISTINCT {col} FROM ({clean}) WHERE {cond} AND {col} IS NOT NULL"
+            ).fetchall()]
+            exclusions.append((rule.column, sorted(v for v in values if rule.matches(v)),
+                               rule.reason))
+        # Values of excluded rows are not gaps in a crosswalk: they are out of scope.
+        kept = " AND ".join([cond] + [
+            f"coalesce({q.quote_ident(c)} NOT IN ({', '.join(q.literal(v) for v in vs)}), true)"
+            for c, vs, _ in exclusions if vs])
+        seen: dict[str, dict[str, dict[str, int]]] = {}
+        for name, spec in target.columns.items():
+            if not spec.crosswalk or spec.row_id:
+                continue
+            raw = probe._raw(spec)
+            rows = self.con.execute(f"SELECT {raw} AS v, count(*) FROM ({clean}) WHERE {kept} "
+                                    f"AND {raw} IS NOT NULL GROUP BY 1").fetchall()
+            seen.setdefault(spec.crosswalk, {})[name] = {str(v): int(n) for v, n in rows}
+        crosswalks = dict(self.profile.crosswalks)
+        for cw_name, by_column in seen.items():
+            values = sorted({v for counts in by_column.values() for v in counts})
+            cw = crosswalks[cw_name]
+            crosswalks[cw_name], unlisted = cw.resolved(values)
+            missing = set(unlisted)
+            for name, counts in by_column.items():
+                gaps = {v: n for v, n in counts.items() if v in missing}
+                if gaps:
+                    key = f"{target.table}.{name} ({cw_name}) -> {_fate(target, name, cw)}"
+                    into = out.unmapped.setdefault(key, {})
+                    for v, n in gaps.items():
+                        into[v] = into.get(v, 0) + n
+        return crosswalks, exclusions
+
+    def _excluded(self, table: str) -> list[tuple[str, str, str, str, int, int]]:
+        """The staged rows a rule excluded, counted by column, reason and value."""
+        e, sep = q.literal(q.EXCLUDED), q.literal(q.SEP)
+        rows = self.con.execute(
+            f"SELECT split_part(substr(__reason, 2), {sep}, 1), split_part(__reason, {sep}, 2), "
+            f"split_part(__reason, {sep}, 3), count(*), min(__rn) FROM __ca_stage "
+            f"WHERE prefix(__reason, {e}) GROUP BY 1, 2, 3 ORDER BY 5").fetchall()
+        return [(table, c, v, r, int(n), int(first)) for c, r, v, n, first in rows]
+
     def _row_ids(self, source: str, columns: list[str]) -> str:
         """A view of ``source`` with ``__ca_rowid``: the id of a row that has none of its own.
 
@@ -187,12 +257,40 @@ class DuckDBFileLoader(FileLoader):
                     f"JOIN __ca_ids i ON i.__ca_idrn = s.__rn")
         return "__ca_srcid"
 
+    def _numbered_copies(self, source: str, columns: list[str]) -> str:
+        """A view of ``source`` where a value of ``columns`` repeated within the file is marked
+        on its second and later rows (file order): ``abc``, ``abc~copy2``, ``abc~copy3``.
+
+        For sources that publish one row per record but repeat some ids (data.police.uk's
+        Crime IDs): every row is loaded, as its own record, and the marker says which are
+        copies. Values are compared trimmed; empty values stay empty.
+        """
+        from crimeaudit.ingestion.profile import COPY_MARK
+
+        con = self.con
+        parts = []
+        for k, c in enumerate(columns):
+            v = q.trimmed(q.quote_ident(c))
+            n = f"row_number() OVER (PARTITION BY {v} ORDER BY __rn)"
+            parts.append(f"CASE WHEN {v} IS NULL OR {n} = 1 THEN {q.quote_ident(c)} ELSE {v} "
+                         f"|| {q.literal(COPY_MARK)} || CAST({n} AS VARCHAR) END AS __ca_c{k}")
+        con.execute("DROP VIEW IF EXISTS __ca_srccp")
+        con.execute("DROP TABLE IF EXISTS __ca_copies")
+        con.execute(f"CREATE TEMP TABLE __ca_copies AS SELECT __rn AS __ca_cprn, "
+                    f"{', '.join(parts)} FROM {source}")
+        replace = ", ".join(f"c.__ca_c{k} AS {q.quote_ident(c)}" for k, c in enumerate(columns))
+        con.execute(f"CREATE TEMP VIEW __ca_srccp AS SELECT s.* REPLACE ({replace}) "
+                    f"FROM {source} s JOIN __ca_copies c ON c.__ca_cprn = s.__rn")
+        return "__ca_srccp"
+
     def load(self, src: SourceFile, path: Path, targets: list[Target],
              personal: set[str]) -> LoadedFile:
         """Load one file; ``personal``: the columns pseudonymised as the file is read (the
         targets then see pseudonyms, and quarantined text shows them as they are)."""
         con = self.con
         out = LoadedFile()
+        for name in versions.VERSIONED:  # whatever an earlier file that failed left staged
+            con.execute(f"DROP TABLE IF EXISTS {versions.staging_table(name)}")
         file_cols = list(src.columns)
         used = self._used(file_cols, targets)
         out.rejects = self._read(src, path, personal, used)
@@ -211,19 +309,30 @@ class DuckDBFileLoader(FileLoader):
         label = src.path.name
         if source == "__ca_src" and any(s.row_id for t in targets for s in t.columns.values()):
             source = self._row_ids(source, file_cols)
+        copied = sorted({s.source for t in targets for s in t.columns.values()
+                         if s.copies and isinstance(s.source, str) and s.source in file_cols})
+        if copied and source in ("__ca_src", "__ca_srcid"):
+            source = self._numbered_copies(source, copied)
         raw_text = q.raw_text_sql(file_cols, src.delimiter, personal - used)
         for target in targets:
             table = TABLES[target.table]
-            builder = q.TargetSQL(target, self.profile.crosswalks, self.codes, personal,
+            crosswalks, exclusions = self._resolve(target, source, out)
+            builder = q.TargetSQL(target, crosswalks, self.codes, personal,
                                   self.hash_sql, label,
                                   self.profile.name if table.name == "counts"
                                   else f"{self.profile.name}:{label}",
                                   decimal=self.profile.decimal,
-                                  plausible=self.profile.plausible)
-            has_rows = con.execute(f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}"
-                                   ).fetchone()[0]
+                                  plausible=self.profile.plausible, exclusions=exclusions)
             update = target.mode == "update"
-            refs = self.profile.check_incident_refs and table.name == "crimes"
+            # Incidents and crimes are versioned: their rows are staged for the ingest stage
+            # to store as versions, so an id already in the store is a re-send (not an
+            # error), and a crime may point at an incident a later file brings.
+            dest = (table.name if update or table.name not in versions.VERSIONED
+                    else versions.stage(con, table.name))
+            has_rows = dest == table.name and con.execute(
+                f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}").fetchone()[0]
+            refs = (self.profile.check_incident_refs and table.name == "crimes"
+                    and dest == table.name)
             names = [c for c in table.column_names if not update or c in target.columns]
             con.execute("DROP TABLE IF EXISTS __ca_stage")
             # Updates (outcomes joined onto loaded crimes), unpivoted rows (several per line,
@@ -241,8 +350,20 @@ class DuckDBFileLoader(FileLoader):
                             + builder.check_select(source, keep))
             for sql in q.key_checks(table.name, table.key, bool(has_rows), refs, update):
                 con.execute(sql)
-            staged, loaded = con.execute("SELECT count(*), count(*) FILTER (WHERE __reason IS "
-                                         "NULL) FROM __ca_stage").fetchone()
+            staged, loaded, excluded = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE __reason IS NULL), count(*) FILTER "
+                f"(WHERE prefix(__reason, {q.literal(q.EXCLUDED)})) FROM __ca_stage").fetchone()
+            if excluded:
+                out.excluded += self._excluded(table.name)
+            for cond, value, what in builder.adjustments():
+                rows = con.execute(
+                    f"SELECT {value}, count(*) FROM ({q.TargetSQL._clean(source)}) s WHERE "
+                    f"{builder.condition()} AND {cond} AND s.__rn IN (SELECT __rn FROM "
+                    f"__ca_stage WHERE __reason IS NULL) GROUP BY 1").fetchall()
+                if rows:
+                    into = out.adjusted.setdefault(f"{table.name}.{what}", {})
+                    for v, n in rows:
+                        into[str(v)] = into.get(str(v), 0) + int(n)
             out.tables[table.name] = int(loaded)
             out.loaded += int(loaded)
             cols = ", ".join(q.quote_ident(c) for c in names)
@@ -253,26 +374,34 @@ class DuckDBFileLoader(FileLoader):
                                   for c in table.key)
                 con.execute(f"UPDATE {q.quote_ident(table.name)} t SET {sets} FROM __ca_stage s "
                             f"WHERE {on} AND s.__reason IS NULL")
+                if self.versions is not None:
+                    self.versions.update_versions(table.name, sets, on, "__ca_stage")
+            elif not loaded:
+                # No INSERT of no rows: in DuckDB 1.5.6 it makes a later INSERT of a row group
+                # or more into the same table, in the same transaction, vanish without an error
+                # (see versions.insert).
+                out.written[table.name] = 0
             elif staged_values:
-                con.execute(f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
+                con.execute(f"INSERT INTO {q.quote_ident(dest)} ({cols}) "
                             f"SELECT {cols} FROM __ca_stage WHERE __reason IS NULL")
             else:
                 # With nothing quarantined there is no need to match rows to verdicts.
                 verdicts = "__ca_stage" if staged != loaded else None
                 inserted = con.execute(
-                    f"INSERT INTO {q.quote_ident(table.name)} ({cols}) "
+                    f"INSERT INTO {q.quote_ident(dest)} ({cols}) "
                     + builder.insert_select(source, names, verdicts)).fetchone()[0]
                 out.written[table.name] = int(inserted)
                 if inserted != loaded:
                     return out  # the ingest stage reports it and the transaction rolls back
-            if staged == loaded:
+            if staged == loaded + excluded:
                 continue  # nothing quarantined: skip the join back to the rows as read
             out.quarantine.append(con.execute(
                 f"SELECT s.__rn AS rn, {q.literal(table.name)} AS tbl, split_part(s.__reason, "
                 f"chr(31), 1) AS col, split_part(s.__reason, chr(31), 2) AS reason, "
                 f" {raw_text} AS raw FROM __ca_stage s "
                 f"JOIN __ca_src src ON src.__rn = s.__rn "
-                f"WHERE s.__reason IS NOT NULL").fetch_arrow_table())
+                f"WHERE s.__reason IS NOT NULL AND NOT prefix(s.__reason, "
+                f"{q.literal(q.EXCLUDED)})").fetch_arrow_table())
         conds = [q.TargetSQL(t, {}, [], set(), None, "", "").condition(untrimmed=True)
                  for t in targets]
         if all(t.when is not None for t in targets):
@@ -281,9 +410,9 @@ class DuckDBFileLoader(FileLoader):
                 f"SELECT __rn AS rn, NULL AS tbl, NULL AS col, 'row matches none of the "
                 f"profile''s tables' AS reason, {raw_text} AS raw FROM {source} src "
                 f"WHERE {unrouted}").fetch_arrow_table())
-        for v in ("__ca_srcid", "__ca_src"):
+        for v in ("__ca_srccp", "__ca_srcid", "__ca_src"):
             con.execute(f"DROP VIEW IF EXISTS {v}")
-        for t in ("__ca_raw", "__ca_long", "__ca_stage", "__ca_ids"):
+        for t in ("__ca_raw", "__ca_long", "__ca_stage", "__ca_ids", "__ca_copies"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         return out
 

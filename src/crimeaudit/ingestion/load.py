@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from crimeaudit.ingestion.errors import IngestError
 from crimeaudit.ingestion.profile import ColumnSpec, Plausible, Profile, Target, load_profile
 from crimeaudit.ingestion.pseudonym import PseudonymKey, project_key, sql_expression
 from crimeaudit.ingestion.quarantine import (
+    EXCLUSIONS_SCHEMA,
+    EXCLUSIONS_TABLE,
     FILES_SCHEMA,
     FILES_TABLE,
     QUARANTINE_SCHEMA,
@@ -29,16 +30,16 @@ from crimeaudit.ingestion.quarantine import (
     ensure_tables,
 )
 from crimeaudit.ingestion.source import SourceFile, inspect_file
-from crimeaudit.model.schema import TABLES
+from crimeaudit.ingestion.undo import remove_load, same_file, unloadable
+from crimeaudit.model.schema import TABLES, VERSIONED
 from crimeaudit.progress import Progress, resolve
-from crimeaudit.store.project import project_verb
+from crimeaudit.store.project import project_verb, remove_stale_temporaries
 
 # The engine's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
 MEMORY_LIMIT_BYTES = 2 << 30
 
 # Where earlier versions kept a UTF-8 copy of each Windows-1252 input (with every personal
 # value in clear): removed at the start of every ingest, whatever killed the one that made it.
-STALE_TMP = "ingest-tmp"
 
 # Incidents first so that crimes in the same ingest can point at them.
 TABLE_ORDER = ("incidents", "crimes", "classification_changes", "truth_incidents",
@@ -54,10 +55,24 @@ class FileReport:
     loaded: int = 0
     quarantined: int = 0
     skipped: bool = False
+    #: Per versioned table (incidents, crimes): loaded rows that were new records, new
+    #: versions of records already loaded, and identical re-sends (which change nothing).
+    versions: dict[str, dict[str, int]] = field(default_factory=dict)
+    as_of: str | None = None  # the export's as-of time its rows are versioned at
+    replaced: str | None = None  # the earlier load of this path it replaced (its SHA-256)
+    #: Rows outside the profile's scope (not errors: see ``exclusions`` for why).
+    excluded: int = 0
+    #: The excluded rows by reason: {"table", "column", "value", "reason", "rows", "first_line"}.
+    exclusions: list[dict[str, Any]] = field(default_factory=list)
+    #: Per "table.column (crosswalk)", source values the crosswalk does not list, with rows
+    #: (an offence crosswalk loads them as "unclassified").
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Loaded rows a profile rule read otherwise than written: {what was done: {value: rows}}.
+    adjusted: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
-        return self.read == self.loaded + self.quarantined
+        return self.read == self.loaded + self.excluded + self.quarantined
 
 
 @dataclass
@@ -66,6 +81,10 @@ class IngestReport:
     files: list[FileReport]
     key_origin: str = ""
     key_created: bool = False
+    #: Crimes (as of the reference date) pointing at incidents not in the store after this
+    #: ingest, and some of those incident ids: they link once the incidents are ingested.
+    dangling: int = 0
+    dangling_examples: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> int:
@@ -79,10 +98,30 @@ class IngestReport:
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files if not f.skipped)
 
+    @property
+    def excluded(self) -> int:
+        return sum(f.excluded for f in self.files if not f.skipped)
+
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "files": [asdict(f) for f in self.files],
-                "read": self.read, "loaded": self.loaded, "quarantined": self.quarantined,
-                "key_origin": self.key_origin, "key_created": self.key_created}
+                "read": self.read, "loaded": self.loaded, "excluded": self.excluded,
+                "quarantined": self.quarantined, "key_origin": self.key_origin,
+                "key_created": self.key_created,
+                "versions": self.versions, "dangling": self.dangling,
+                "dangling_examples": self.dangling_examples}
+
+    @property
+    def versions(self) -> dict[str, dict[str, int]]:
+        """New records, new versions and identical re-sends per table, over the files."""
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            if f.skipped:
+                continue
+            for table, counts in f.versions.items():
+                acc = out.setdefault(table, {"new": 0, "changed": 0, "identical": 0})
+                for k, v in counts.items():
+                    acc[k] = acc.get(k, 0) + v
+        return out
 
 
 def canonical_table_for(path: Path) -> str:
@@ -120,10 +159,13 @@ class _FileIngest:
     """Ingests one file: what to load (targets, personal columns) goes to the engine's file
     loader, which reads, checks and writes it; the report and the quarantine are kept here."""
 
-    def __init__(self, project: Any, profile: Profile, key: bytes, now: str):
+    def __init__(self, project: Any, profile: Profile, key: bytes, now: str,
+                 as_of: dt.datetime | None = None):
         self.project = project
         self.profile = profile
         self.now = now
+        self.as_of = as_of
+        self.versions = project.engine.record_versions()
         self.loader: FileLoader = project.engine.file_loader(
             profile, list(project.codes.offences), functools.partial(sql_expression, key))
 
@@ -142,6 +184,7 @@ class _FileIngest:
         profile does not map (an address or a phone number nobody declared is still one)."""
         used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
         used |= {t.when.column for t in targets if t.when}
+        used |= {rule.column for t in targets for rule in t.exclude}
         for t in targets:
             if t.period:
                 used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
@@ -164,12 +207,45 @@ class _FileIngest:
                 raise IngestError(f"{src.path}: internal error: {done.tables[name]} rows passed "
                                   f"the checks but {written} were written to {name}")
         rep = FileReport(file=str(src.path), sha256=src.sha256, tables=dict(done.tables),
-                         read=done.read, loaded=done.loaded)
+                         read=done.read, loaded=done.loaded, excluded=done.excluded_rows,
+                         unmapped=done.unmapped, adjusted=done.adjusted)
+        rep.exclusions = [dict(zip(("table", "column", "value", "reason", "rows", "first_line"),
+                                   e, strict=True)) for e in done.excluded]
         self._write_quarantine(src, done.quarantine, done.rejects, rep, personal)
+        self._write_exclusions(src, rep)
+        self._version(src, targets, rep)
         if not rep.reconciles:
             raise IngestError(f"{src.path}: internal error: read {rep.read} rows but loaded "
-                              f"{rep.loaded} and quarantined {rep.quarantined}")
+                              f"{rep.loaded}, excluded {rep.excluded} and quarantined "
+                              f"{rep.quarantined}")
         return rep
+
+    def _version(self, src: SourceFile, targets: list[Target], rep: FileReport) -> None:
+        """Store the file's incident and crime rows (staged by the loader) as versions of
+        their records, as of the export's time: the user's --as-of, else the latest timestamp
+        in the file's rows (a later month's export is later)."""
+        staged = sorted({t.table for t in targets if t.mode == "insert" and t.table in VERSIONED},
+                        key=TABLE_ORDER.index)
+        if not staged:
+            return
+        as_of = self.as_of or self.versions.staged_as_of(staged)
+        seq = self.versions.next_load_seq()
+        ref = self.project.config.reference_date
+        for table in staged:
+            rep.versions[table] = self.versions.apply(table, src.sha256, self.profile.name,
+                                                      as_of, seq, ref)
+        rep.as_of = as_of.isoformat(sep=" ") if as_of else None
+
+    def _write_exclusions(self, src: SourceFile, rep: FileReport) -> None:
+        if not rep.exclusions:
+            return
+        cols = ("table", "column", "value", "reason", "rows", "first_line")
+        data = {c: [e[c] for e in rep.exclusions] for c in cols}
+        n = len(rep.exclusions)
+        data.update(file=[str(src.path)] * n, sha256=[src.sha256] * n,
+                    profile=[self.profile.name] * n, time=[self.now] * n)
+        self.project.engine.write(EXCLUSIONS_TABLE, pa.table(data, schema=EXCLUSIONS_SCHEMA),
+                                  mode="append")
 
     def _write_quarantine(self, src: SourceFile, parts: list[pa.Table],
                           rejects: list[tuple[int, str, str, str]], rep: FileReport,
@@ -211,9 +287,19 @@ class _FileIngest:
 
 @project_verb
 def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
-           progress: Progress | None = None, table: str | None = None) -> IngestReport:
-    """Load ``files`` into the project's store through ``profile``; every row is loaded or
-    quarantined, and the per-file counts reconcile (read = loaded + quarantined).
+           progress: Progress | None = None, table: str | None = None,
+           as_of: dt.date | dt.datetime | None = None) -> IngestReport:
+    """Load ``files`` into the project's store through ``profile``; every row is loaded,
+    excluded (outside the profile's scope, counted by reason) or quarantined (wrong, with its
+    line and reason), and the per-file counts reconcile (read = loaded + excluded +
+    quarantined).
+
+    Incidents and crimes are versioned: a record sent again is an identical re-send (nothing
+    changes) or a new version, ordered by the export's ``as_of`` time (default: the latest
+    timestamp in each file); the store holds each record's version in effect at the project's
+    ``reference_date``. A crime may point at an incident a later file brings: the report
+    counts those still dangling after the ingest. A file ingested again from the same path
+    with other content replaces its earlier load.
 
     >>> import tempfile, pathlib
     >>> from crimeaudit.store.project import Project
@@ -224,8 +310,10 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     ...                  "30-12-2017,Kent,South East,Robbery,950\\n")
     >>> with Project.init(d / "p") as p:
     ...     r = ingest(p, "ons-pfa", [f])
-    >>> r.files[0].read, r.files[0].loaded, r.files[0].quarantined
-    (2, 1, 1)
+    >>> r.files[0].read, r.files[0].loaded, r.files[0].excluded, r.files[0].quarantined
+    (2, 2, 0, 0)
+    >>> [list(v) for v in r.files[0].adjusted.values()]  # loaded as 12 months to 31-12-2017
+    [['30-12-2017']]
     """
     _remove_stale_copies(project.path)
     prof = load_profile(profile)
@@ -262,45 +350,74 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     engine = project.engine
     with engine.memory_cap(MEMORY_LIMIT_BYTES), engine.transaction():
         ensure_tables(engine)
-        loader = _FileIngest(project, prof, key.key, now)
+        loader = _FileIngest(project, prof, key.key, now, _as_of(as_of))
         done = engine.table(FILES_TABLE)
-        seen = {(r["sha256"], r["profile"]): r for r in engine.to_pyarrow(done).to_pylist()}
+        ledger = engine.to_pyarrow(done).to_pylist()
+        seen = {(r["sha256"], r["profile"]): r for r in ledger}
         with progress.task(f"Ingesting with profile {prof.name}", total=len(plans)) as advance:
             for src, targets in plans:
                 prior = seen.get((src.sha256, prof.name))
                 if prior:
                     report.files.append(FileReport(
                         str(src.path), src.sha256, {}, prior["read"], prior["loaded"],
-                        prior["quarantined"], skipped=True))
+                        prior["quarantined"], skipped=True, excluded=prior.get("excluded") or 0))
                     advance(1)
                     continue
+                earlier = _replaces(project, ledger, src, prof.name)
+                if earlier:
+                    remove_load(project, earlier)
+                    seen.pop((earlier["sha256"], prof.name), None)
                 rep = loader.load(src, targets)
+                rep.replaced = earlier["sha256"] if earlier else None
                 engine.write(FILES_TABLE, pa.table({
                     "file": [rep.file], "sha256": [rep.sha256], "profile": [prof.name],
                     "table": [",".join(rep.tables)], "read": [rep.read],
-                    "loaded": [rep.loaded], "quarantined": [rep.quarantined],
+                    "loaded": [rep.loaded], "excluded": [rep.excluded],
+                    "quarantined": [rep.quarantined],
                     "time": [now]}, schema=FILES_SCHEMA), mode="append")
                 seen[(src.sha256, prof.name)] = {"read": rep.read, "loaded": rep.loaded,
+                                                 "excluded": rep.excluded,
                                                  "quarantined": rep.quarantined}
                 report.files.append(rep)
                 advance(1)
+        versions = engine.record_versions()
+        versions.record_reference_date(project.config.reference_date)
+        report.dangling, report.dangling_examples = versions.dangling_references()
     project.log_run(
         "ingest", inputs=[s.path for s in sources],
-        counts={f.file: {"read": f.read, "loaded": f.loaded, "quarantined": f.quarantined,
-                         "skipped": f.skipped, "tables": f.tables} for f in report.files},
-        params={"profile": prof.name, "table": table, "pseudonym_key": key.origin},
+        counts={f.file: {"read": f.read, "loaded": f.loaded, "excluded": f.excluded,
+                         "quarantined": f.quarantined, "adjusted": f.adjusted,
+                         "skipped": f.skipped, "tables": f.tables, "versions": f.versions,
+                         "replaced": f.replaced} for f in report.files},
+        params={"profile": prof.name, "table": table, "pseudonym_key": key.origin,
+                "as_of": str(as_of) if as_of else None},
     )
     return report
 
 
 
+def _as_of(value: dt.date | dt.datetime | None) -> dt.datetime | None:
+    """A date as-of means the end of that day."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time(23, 59, 59))
+
+
+def _replaces(project: Any, ledger: list[dict[str, Any]], src: SourceFile,
+              profile: str) -> dict[str, Any] | None:
+    """The earlier load this file replaces: the same path and profile, other content, and
+    one that can be undone (a file of other tables is loaded beside it, as before)."""
+    for row in ledger:
+        if (row["profile"] == profile and row["sha256"] != src.sha256
+                and same_file(row["file"], src.path) and unloadable(project, row) is None):
+            return row
+    return None
+
+
 def _remove_stale_copies(folder: Path) -> None:
-    """Delete what an older, killed ingest may have left in ``ingest-tmp`` (clear copies)."""
-    stale = folder / STALE_TMP
-    if stale.is_symlink():
-        stale.unlink()
-    elif stale.is_dir():
-        shutil.rmtree(stale, ignore_errors=True)
+    """Delete what an older, killed ingest may have left in ``ingest-tmp`` (clear copies):
+    the store's one rule, which every command opening the project already applies."""
+    remove_stale_temporaries(folder)
 
 
 def _check_personal(prof: Profile, given: str | Path | Profile, src: SourceFile) -> None:
@@ -331,6 +448,6 @@ def _project_key(project: Any, progress: Progress) -> PseudonymKey:
 
 
 def _plausible(config: Any) -> Plausible:
-    latest = config.latest_date or dt.date.today() + dt.timedelta(days=1)
-    return Plausible(earliest_date=config.earliest_date, latest_date=latest,
+    earliest, latest, why = config.plausible_dates()
+    return Plausible(earliest_date=earliest, latest_date=latest, why=why,
                      latitude=tuple(config.latitude), longitude=tuple(config.longitude))

@@ -71,16 +71,174 @@ def check_date_format(fmt: str) -> str:
     return fmt
 
 
+#: What a crosswalk or an exclusion rule may ignore when it compares a value with its list.
+NORMALISATIONS = ("case", "space", "zeros", "punctuation")
+_SPACES = re.compile(r"\s+")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+_NOT_WORD = re.compile(r"[\W_]+")
+Normalise = bool | list[Literal["case", "space", "zeros", "punctuation"]]
+
+
+def normalise_value(value: str, how: Normalise) -> str:
+    """``value`` as a crosswalk compares it: ``case`` ignores letter case, ``space`` runs of
+    spaces, ``zeros`` leading zeros of numbers, ``punctuation`` every character that is not a
+    letter or digit (spaces too); ``True`` is all four. Ends are always trimmed.
+
+    >>> [normalise_value(v, True) for v in ("008N", "8n", " 037/2 ", "37.2")]
+    ['8n', '8n', '372', '372']
+    >>> normalise_value("Theft  FROM the person", ["case", "space"])
+    'theft from the person'
+    """
+    how = NORMALISATIONS if how is True else (how or ())
+    v = value.strip()
+    if "case" in how:
+        v = v.casefold()
+    if "space" in how:
+        v = _SPACES.sub(" ", v)
+    if "zeros" in how:
+        v = _LEADING_ZEROS.sub("", v)
+    if "punctuation" in how:
+        v = _NOT_WORD.sub("", v)
+    return v
+
+
+def _compile(patterns: list[str]) -> list[str]:
+    for rx in patterns:
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            raise ValueError(f"/{rx}/ is not a regular expression: {exc.msg} at position "
+                             f"{exc.pos}") from None
+    return patterns
+
+
 class Crosswalk(_Strict):
     """Source codes to canonical codes. ``default`` applies to codes not listed; ``keep``
-    (the default's alternative) passes unlisted values through unchanged."""
+    (the default's alternative) passes unlisted values through unchanged.
+
+    Values are compared after ``normalise`` (see :func:`normalise_value`), first with the
+    ``map``, then with the ``patterns`` (regular expressions matched against the whole
+    normalised value, in the order written). ``file`` names a YAML file holding a crosswalk
+    (map, patterns, normalise...) shared by several profiles; entries written in the profile
+    add to it and win.
+
+    >>> cw = Crosswalk(map={"8N": "8N", "37.2": "37.2"}, patterns={"105.*": "105A"},
+    ...                normalise=True)
+    >>> [cw.translate(v) for v in ("008N", "8n", "037/2", "105B", "99")]
+    [(True, '8N'), (True, '8N'), (True, '37.2'), (True, '105A'), (False, None)]
+    """
 
     map: dict[str, str | None] = Field(default_factory=dict)
+    patterns: dict[str, str | None] = Field(default_factory=dict)
+    normalise: Normalise = False
+    file: str | None = None
     default: str | None = None
     keep: bool = False
     strict: bool = Field(False, description="Quarantine values the map does not list.")
     approximate: bool = False
     note: str = ""
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        _compile(list(value))
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> Crosswalk:
+        seen: dict[str, str] = {}
+        for key, code in self.map.items():
+            norm = normalise_value(str(key), self.normalise)
+            if norm in seen and self.map[seen[norm]] != code:
+                raise ValueError(f"map keys {seen[norm]!r} and {key!r} are the same code once "
+                                 f"normalised ({norm!r}) but map to different classes")
+            seen.setdefault(norm, str(key))
+        return self
+
+    def _lookup(self) -> dict[str, str | None]:
+        return {normalise_value(str(k), self.normalise): v for k, v in self.map.items()}
+
+    def translate(self, value: str) -> tuple[bool, str | None]:
+        """(found, class) for one source value: found is False when neither the map nor a
+        pattern lists it (then ``default``, ``keep`` or the column's rule decides)."""
+        v = normalise_value(value, self.normalise)
+        lookup = self._lookup()
+        if v in lookup:
+            return True, lookup[v]
+        for rx, code in self.patterns.items():
+            if re.fullmatch(rx, v):
+                return True, code
+        return False, None
+
+    def resolved(self, values: list[str]) -> tuple[Crosswalk, list[str]]:
+        """This crosswalk as an exact map of ``values`` (the source values present), and the
+        values it does not list: what an engine applies without knowing normalisation."""
+        lookup = self._lookup()
+        compiled = [(re.compile(rx), code) for rx, code in self.patterns.items()]
+        exact: dict[str, str | None] = {}
+        unlisted: list[str] = []
+        for value in values:
+            v = normalise_value(value, self.normalise)
+            if v in lookup:
+                exact[value] = lookup[v]
+                continue
+            hit = next((code for rx, code in compiled if rx.fullmatch(v)), _MISS)
+            if hit is _MISS:
+                unlisted.append(value)
+            else:
+                exact[value] = hit
+        return self.model_copy(update={"map": exact, "patterns": {}, "normalise": False,
+                                       "file": None}), unlisted
+
+    @property
+    def classes(self) -> set[str]:
+        """Every class the crosswalk can give (its map, patterns and default)."""
+        out = {v for v in [*self.map.values(), *self.patterns.values(), self.default] if v}
+        return out
+
+
+_MISS = object()
+
+
+class Exclude(_Strict):
+    """Rows outside the profile's scope: those whose ``column`` holds one of ``values`` (or
+    matches one of ``patterns``), compared after ``normalise`` as a crosswalk does. They are
+    counted under ``reason``, not quarantined: they are not errors.
+
+    >>> rule = Exclude(column="Incident Category", values=["Lost Property"],
+    ...                patterns=["missing.*"], normalise=["case"], reason="not a crime")
+    >>> rule.matches("LOST PROPERTY"), rule.matches("Missing Person"), rule.matches("Assault")
+    (True, True, False)
+    """
+
+    column: str
+    values: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    normalise: Normalise = False
+    reason: str
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        return _compile(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> Exclude:
+        if not self.values and not self.patterns:
+            raise ValueError(f"exclude rule on {self.column!r} lists no values or patterns")
+        return self
+
+    def matches(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        v = normalise_value(value, self.normalise)
+        if v in {normalise_value(x, self.normalise) for x in self.values}:
+            return True
+        return any(re.fullmatch(rx, v) for rx in self.patterns)
+
+
+#: What marks the second and later copies of a value repeated within one file (``copies``).
+COPY_MARK = "~copy"
 
 
 class ColumnSpec(_Strict):
@@ -96,6 +254,9 @@ class ColumnSpec(_Strict):
     format: str | list[str] | None = None
     crosswalk: str | None = None
     prefix: str = ""
+    #: A value repeated within one file is another record, not an error: the copies after the
+    #: first (in file order) get ``~copy2``, ``~copy3``... (see :data:`COPY_MARK`).
+    copies: bool = False
 
     @field_validator("format")
     @classmethod
@@ -164,6 +325,9 @@ class Period(_Strict):
     anchor: Literal["start", "end"] = "start"
     year: str | None = None
     quarter: str | None = None
+    month_end: Literal["required", "snap"] = Field(
+        "required", description="rolling_12m: a date that is not the last day of its month "
+        "is quarantined (required) or read as that month's end and reported (snap).")
 
     @field_validator("format")
     @classmethod
@@ -194,6 +358,7 @@ class Target(_Strict):
     table: str
     mode: Literal["insert", "update"] = "insert"
     when: Condition | None = None
+    exclude: list[Exclude] = Field(default_factory=list)
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     period: Period | None = None
     adjustment: Literal["negative"] | None = None
@@ -228,6 +393,8 @@ class Plausible(_Strict):
 
     earliest_date: dt.date
     latest_date: dt.date
+    #: Where the date range comes from, for the quarantine reason.
+    why: str = "project settings earliest_date, latest_date"
     latitude: tuple[float, float] = (-90.0, 90.0)
     longitude: tuple[float, float] = (-180.0, 180.0)
 
@@ -282,11 +449,28 @@ class Profile(_Strict):
                 cols.update(spec.source_columns)
             if t.when:
                 cols.add(t.when.column)
+            cols.update(rule.column for rule in t.exclude)
             if t.period:
                 cols.update(c for c in (t.period.source, t.period.year, t.period.quarter) if c)
         if self.unpivot:
             cols -= {self.unpivot.name, self.unpivot.value}
         return cols
+
+
+class _ProfileLoader(yaml.SafeLoader):
+    """YAML as a profile means it: numbers stay the text written (a code ``037`` is not the
+    octal number 31, ``37.2`` not a float, ``8`` not an int); booleans and nulls as usual."""
+
+
+_ProfileLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_ProfileLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _builtin_dir():
@@ -322,6 +506,7 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     builtin = _builtin_dir() / f"{text_name}.yaml"
     if builtin.is_file():
         text, where = builtin.read_text(encoding="utf-8"), f"built-in profile {text_name!r}"
+        base = _builtin_dir()
     else:
         path = Path(text_name)
         if path.is_dir():
@@ -332,10 +517,11 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
                 f"and no such file"
             )
         text, where = _read_profile_text(path), str(path)
+        base = path.parent
     # Messages below never quote the file's content: `profiles --check /etc/shadow` must not
     # print its lines. They name the line and column instead.
     try:
-        data = yaml.safe_load(text)
+        data = _yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -345,6 +531,7 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     if not isinstance(data, dict) or not set(map(str, data)) & set(Profile.model_fields):
         raise IngestError(f"{where}: not a profile YAML (a profile is a YAML mapping with "
                           f"'name' and 'targets'; see the built-in ones: crimeaudit profiles)")
+    _include_crosswalk_files(data, base, where)
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
@@ -353,3 +540,83 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
             f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise IngestError(f"{where}: invalid profile: {problems}") from exc
+
+
+def _include_crosswalk_files(data: dict, base, where: str) -> None:
+    """Replace each crosswalk's ``file:`` by the crosswalk that file holds (a path relative to
+    the profile's folder), the profile's own entries added on top."""
+    crosswalks = data.get("crosswalks")
+    if not isinstance(crosswalks, dict):
+        return
+    for name, cw in crosswalks.items():
+        if not isinstance(cw, dict) or not isinstance(cw.get("file"), str):
+            continue
+        ref = cw["file"]
+        path = base / ref
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else (
+                exc.strerror or "cannot read")
+            raise IngestError(f"{where}: crosswalk {name!r}: file {ref!r} ({path}): {why}"
+                              ) from None
+        try:
+            shared = _yaml(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise IngestError(f"{where}: crosswalk {name!r}: {path} is not valid YAML{at}"
+                              ) from None
+        if not isinstance(shared, dict):
+            raise IngestError(f"{where}: crosswalk {name!r}: {path} is not a crosswalk (a YAML "
+                              f"mapping with 'map', 'patterns', 'normalise'...)")
+        merged = {**shared, **{k: v for k, v in cw.items() if k != "file"}}
+        for part in ("map", "patterns"):
+            if isinstance(shared.get(part), dict) and isinstance(cw.get(part), dict):
+                merged[part] = {**shared[part], **cw[part]}
+        merged["file"] = ref
+        crosswalks[name] = merged
+
+
+def profile_problems(profile: Profile, offences: list[str] | set[str]) -> list[str]:
+    """What makes ``profile`` unable to load a single row correctly, in words: a required
+    canonical column it does not map, a crosswalk giving an offence class the code list does not
+    have, a status other than recorded or cancelled. ``profiles --check`` exits non-zero on any.
+
+    >>> p = Profile.model_validate({"name": "x", "crosswalks": {"c": {"map": {"a": "ZZ9"}}},
+    ...     "targets": [{"table": "crimes", "columns": {"crime_id": {"from": "id"},
+    ...     "recorded_at": {"from": "d"}, "offence_code": {"from": "o", "crosswalk": "c"}}}]})
+    >>> for line in profile_problems(p, {"8N"}): print(line)
+    crimes.status is required and the profile does not map it
+    crimes.offence_code: crosswalk 'c' gives class 'ZZ9', which the code list does not have
+    """
+    from crimeaudit.model.codes import UNCLASSIFIED
+    from crimeaudit.model.schema import CRIME_STATUSES, OFFENCE_COLUMNS
+
+    known = set(offences) | {UNCLASSIFIED}
+    out: list[str] = []
+    for t in profile.targets:
+        table = TABLES[t.table]
+        if t.mode == "insert":
+            for col in table.columns:
+                if col.required and col.name not in t.columns and col.name != "source" and not (
+                        t.table == "counts" and col.name.startswith("period")):
+                    out.append(f"{t.table}.{col.name} is required and the profile does not "
+                               f"map it")
+        for name, spec in t.columns.items():
+            allowed = (known if (t.table, name) in OFFENCE_COLUMNS else
+                       set(CRIME_STATUSES) if (t.table, name) == ("crimes", "status") else None)
+            if allowed is None:
+                continue
+            if spec.value is not None and spec.value not in allowed:
+                out.append(f"{t.table}.{name}: value {spec.value!r} is not one of "
+                           f"{', '.join(sorted(allowed)) if len(allowed) < 5 else 'the code list'}")
+            if spec.crosswalk:
+                cw = profile.crosswalks[spec.crosswalk]
+                for code in sorted(cw.classes - allowed):
+                    what = "class" if (t.table, name) in OFFENCE_COLUMNS else "status"
+                    has = ("which the code list does not have" if what == "class"
+                           else "expected recorded or cancelled")
+                    out.append(f"{t.table}.{name}: crosswalk {spec.crosswalk!r} gives {what} "
+                               f"{code!r}, {has}")
+    return out

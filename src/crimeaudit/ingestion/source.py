@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crimeaudit.ingestion.errors import IngestError
+from crimeaudit.ingestion.first_look import check_data_file
 
 _VALID_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
@@ -279,8 +280,7 @@ def inspect_file(path: str | Path, fmt: str = "auto", encoding: str = "auto",
     """Hash the file, detect its format, encoding and delimiter, count its records and check
     its shape; refuse unreadable files (one :class:`IngestError` naming the file)."""
     path = Path(path)
-    if path.is_dir():
-        raise IngestError(f"{path}: is a directory, not a file; name the file(s) inside it")
+    check_data_file(path)  # a folder, UTF-16, 10,000+ columns: one line, before any work
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     if fmt == "auto":

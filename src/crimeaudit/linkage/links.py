@@ -108,6 +108,7 @@ def _best_per_crime(eng, pred: pa.Table) -> pa.Table:
 def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: Progress):
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
+    from splink.internals.exceptions import EMTrainingException
 
     eng = project.engine
     left, right = _splink_inputs(project, exact)
@@ -145,9 +146,11 @@ def _probabilistic(project, exact: pa.Table, settings: LinkSettings, progress: P
             # division it settles on "same hour" as the match class (m for the victim near 0).
             # Each session trains the comparisons its rule does not fix, so the two cover all.
             for rule in (block_on("location", "report_hour"), block_on("victim", "report_date")):
-                # EM on a small force can drive an m probability to 0, which Splink refuses;
-                # the other rule's estimates (or Splink's defaults) then stand.
-                with contextlib.suppress(ValueError):
+                # EM on a small force can drive an m probability to 0, which Splink refuses,
+                # and a rule finds no pairs where the export has no such column (a force's own
+                # crime extract without locations): the other rule's estimates (or Splink's
+                # defaults) then stand.
+                with contextlib.suppress(ValueError, EMTrainingException):
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         rule, record_sample_proportion=settings.em_record_sample)
                 advance(1)

@@ -24,6 +24,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+#: The offence class of a crime whose source category has no class in the code list: it is
+#: loaded (with its source category in ``source_offence_description``), never lost. Not a row
+#: of ``offences.csv``, so it has no strand or seriousness rank and is never a downgrade.
+UNCLASSIFIED = "unclassified"
+
 _FILES = ("offences", "strands", "cancellation_reasons", "outcomes", "incident_types")
 
 

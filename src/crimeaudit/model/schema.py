@@ -79,6 +79,10 @@ INCIDENTS = _t(
     ("reported_at", "timestamp", True, "When the report was received."),
     ("call_type", "string", False, "Opening (call) type, e.g. ASSAULT, ASB, WELFARE."),
     ("closing_code", "string", False, "How the incident was closed, e.g. CRIME_RECORDED, NFA."),
+    ("final_call_type", "string", False, "The type the call was closed as, where the source "
+     "gives one (call_type is the opening type)."),
+    ("source_closing_description", "string", False, "The source's own clearance or disposition "
+     "text, as published."),
     ("narrative", "string", False, "Free text written by the call handler and officer."),
     ("location", "string", False, "Where it happened (street, beat or area; not an address)."),
     ("latitude", "float", False, "WGS84 latitude, if known."),
@@ -98,13 +102,16 @@ CRIMES = _t(
     ("incident_id", "string", False, "The incident the crime came from, if referenced."),
     ("reported_at", "timestamp", False, "When the crime was reported."),
     ("recorded_at", "timestamp", True, "When the crime record was created."),
-    ("offence_code", "string", True, "Current offence class (HOCR-style code, see offences)."),
+    ("offence_code", "string", True, "Current offence class (HOCR-style code, see offences; "
+     "'unclassified' where the source's category has no class in the code list)."),
     ("source_offence_code", "string", False, "The source's own offence code, if crosswalked."),
     ("source_offence_description", "string", False, "The source's own offence description."),
     ("status", "string", True, "'recorded' or 'cancelled'."),
     ("cancellation_reason", "string", False, "Reason key from cancellation_reasons, if cancelled."),
     ("cancelled_at", "timestamp", False, "When the record was cancelled."),
     ("outcome", "string", False, "Outcome type code (OC1, OC18, ...)."),
+    ("source_outcome_description", "string", False, "The source's own outcome text, as "
+     "published."),
     ("property_value", "float", False, "Value of property stolen or damaged, where relevant."),
     ("division", "string", False, "Division that owns the record."),
     ("officer", "string", False, "Officer in the case (pseudonym).", True),
@@ -185,6 +192,7 @@ INGEST_FILES = _t(
     ("table", "string", False, "The canonical table(s) it fed, ','-separated."),
     ("read", "int", False, "Rows read."),
     ("loaded", "int", False, "Rows loaded."),
+    ("excluded", "int", False, "Rows outside the profile's scope (see ingest_exclusions)."),
     ("quarantined", "int", False, "Rows quarantined (see quarantine)."),
     ("time", "string", False, "When it was ingested (UTC, ISO 8601)."),
 )
@@ -201,6 +209,67 @@ QUARANTINE = _t(
     ("reason", "string", False, "Why the row was not loaded, in words."),
     ("raw", "string", False, "The row as read, personal fields pseudonymised."),
     ("time", "string", False, "When it was quarantined."),
+)
+
+INGEST_EXCLUSIONS = _t(
+    "ingest_exclusions", ("sha256", "profile", "table", "column", "value"),
+    "ingest: rows outside a profile's scope (not crimes, or records the profile does not "
+    "take), counted by file, rule and source value; they are not errors (see quarantine).",
+    ("file", "string", False, "The file."),
+    ("sha256", "string", False, "SHA-256 of the file."),
+    ("profile", "string", False, "The profile."),
+    ("table", "string", False, "The canonical table the rows would have gone to."),
+    ("column", "string", False, "The source column the rule reads."),
+    ("value", "string", False, "The source value that put the rows out of scope."),
+    ("reason", "string", False, "The profile's reason for the rule."),
+    ("rows", "int", False, "Rows excluded."),
+    ("first_line", "int", False, "Line of the first of them (1 = header)."),
+    ("time", "string", False, "When (UTC, ISO 8601)."),
+)
+
+def _versions_of(table: Table, name: str) -> Table:
+    """The versions table of a record table: its columns (personal ones pseudonymised as in
+    the table itself) and the hash that names one version's content."""
+    cols = tuple(Column(c.name, c.type, False, c.meaning, c.personal) for c in table.columns)
+    return Table(name, (table.key[0], "version_hash"),
+                 meaning=f"ingest: every distinct content each {table.name[:-1]} record has "
+                 f"arrived with (stored once per record and content); `{table.name}` holds the "
+                 f"one in effect at the reference date (see record_sightings).",
+                 columns=(*cols, Column("version_hash", "string", False,
+                                        "MD5 of the row's values except source: equal values, "
+                                        "equal hash.")))
+
+
+CRIME_VERSIONS = _versions_of(CRIMES, "crime_versions")
+INCIDENT_VERSIONS = _versions_of(INCIDENTS, "incident_versions")
+
+#: The record tables that keep versions, and where their versions live.
+VERSIONED: dict[str, Table] = {"incidents": INCIDENT_VERSIONS, "crimes": CRIME_VERSIONS}
+
+RECORD_SIGHTINGS = _t(
+    "record_sightings", ("record_table", "record_id", "sha256", "profile"),
+    "ingest: every incident and crime row of every file loaded (new, a new version, or an "
+    "identical re-send), with the version it carried and the export's as-of time. The latest "
+    "sighting as of the reference date decides which version `incidents`/`crimes` hold; "
+    "`crimeaudit unload` removes a file's sightings.",
+    ("record_table", "string", False, "'incidents' or 'crimes'."),
+    ("record_id", "string", False, "The incident or crime id."),
+    ("version_hash", "string", False, "The version it carried (crime_versions, "
+     "incident_versions)."),
+    ("as_of", "timestamp", False, "When the export was taken: ingest --as-of, else the latest "
+     "timestamp in the file (-infinity: in the store before versions were kept)."),
+    ("load_seq", "int", False, "Order of the load (breaks ties between equal as_of)."),
+    ("sha256", "string", False, "The file (null: in the store before versions were kept)."),
+    ("profile", "string", False, "The profile it was read with."),
+)
+
+RECORD_STATE = _t(
+    "record_state", ("reference_date",),
+    "ingest: the reference date `incidents` and `crimes` were last built for (a change of the "
+    "project's reference_date rebuilds them when the project is opened).",
+    ("reference_date", "date", False, "Records as they stood at the end of this day (null: the "
+     "latest version of each)."),
+    ("built_at", "string", False, "When (UTC, ISO 8601)."),
 )
 
 LINKS = _t(
@@ -314,7 +383,8 @@ ESTIMATES = _t(
     ("position", "int", False, "Order within the run."),
     ("sample_id", "string", False, "The sample."),
     ("measure", "string", False, "recording_rate, timeliness, ..., unrecorded_per_year."),
-    ("scope", "string", False, "'all', a strand, or 'division=NAME'."),
+    ("scope", "string", False, "'all', a strand, 'division=NAME' or 'division=NAME, "
+     "strand=S'."),
     ("estimate", "float", False, "The estimate."),
     ("se", "float", False, "Its design-based standard error."),
     ("lower", "float", False, "Lower end of the interval (null: unbounded)."),
@@ -350,11 +420,19 @@ FINDINGS = _t(
 )
 
 STAGE_TABLES: dict[str, Table] = {
-    t.name: t for t in (INGEST_FILES, QUARANTINE, LINKS, LINK_RUNS, SCREEN_SCORES, AUDIT_SAMPLES,
-                        AUDIT_DESIGNS, AUDIT_DECISIONS, ESTIMATE_RUNS, ESTIMATES, FINDINGS)
+    t.name: t for t in (INGEST_FILES, QUARANTINE, INGEST_EXCLUSIONS, CRIME_VERSIONS,
+                        INCIDENT_VERSIONS, RECORD_SIGHTINGS, RECORD_STATE, LINKS, LINK_RUNS,
+                        SCREEN_SCORES, AUDIT_SAMPLES, AUDIT_DESIGNS, AUDIT_DECISIONS,
+                        ESTIMATE_RUNS, ESTIMATES, FINDINGS)
 }
 #: Every table of a project's store: the canonical tables and each stage's own.
 STORE_TABLES: dict[str, Table] = {**TABLES, **STAGE_TABLES}
+
+#: The (table, column) pairs that hold an offence class of the code list.
+OFFENCE_COLUMNS = frozenset({
+    ("crimes", "offence_code"), ("classification_changes", "from_code"),
+    ("classification_changes", "to_code"), ("truth_crimes", "true_offence_code"),
+    ("truth_incidents", "true_offence_code")})
 
 INCIDENT_CLOSING_CODES = ("CRIME_RECORDED", "NFA", "ADVICE_GIVEN", "REFERRED", "NO_TRACE")
 CRIME_STATUSES = ("recorded", "cancelled")

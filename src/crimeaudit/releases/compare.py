@@ -10,9 +10,9 @@ ones **type**, **outcome** and **period** (month) changes, with the table of tra
 (published text before -> after, count). Every count is reported, zeros included.
 
 **Repeated Crime IDs.** data.police.uk files repeat some Crime IDs within a month (241 ids
-in each City of London release, 2017-12 to 2020-11). The store keys crimes by ``crime_id``:
-the ingest keeps the *first copy in file order* and quarantines the others, so each release
-is compared on first copies and the extra copies are counted, not compared. Why first copy
+in each City of London release, 2017-12 to 2020-11). The ingest keeps every copy (the later
+ones as ``<id>~copy2``...), and each release is compared on the *first copy in file order*
+of each id, the extra copies counted, not compared. Why first copy
 and not the multiset of copies: the copies of one id never differ in crime type (0 of 241 in
 either City release), so matched, vanished, new and type changes do not depend on the
 choice; they do differ in outcome, so the outcome comparison of a repeated id rests on the
@@ -51,8 +51,8 @@ import pandas as pd
 COUNTS = ("matched", "vanished", "new", "type_changes", "outcome_changes", "period_changes")
 #: What no published text looks like in a release (outcome not yet given, for instance).
 NONE = "(none)"
-HANDLING = ("each repeated id is compared on its first copy in file order (the store keeps "
-            "one row per Crime ID; the ingest quarantines the other copies, counted here)")
+HANDLING = ("each Crime ID repeated within a month is compared on its first copy in file order; "
+            "the other copies (stored as <id>~copy2, ~copy3...) are counted here, not compared")
 
 
 @dataclass

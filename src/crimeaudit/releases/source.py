@@ -1,9 +1,11 @@
 """Where a release comes from: a project's store, or a folder of files read with a profile.
 
-A project's ``crimes`` give one row per crime; its ``quarantine`` gives what the store could
-not hold (the extra copies of a repeated Crime ID, crimes of a category the profile cannot
-map), attributed to a month through the file they came from. A folder of files is ingested
-with the profile into a temporary project, read the same way, and the project deleted.
+A project's ``crimes`` give one row per crime (a Crime ID repeated within a file is stored
+once per copy, the later copies as ``<id>~copy2``...: they are read back as copies of the id);
+its ``quarantine`` gives what the store could not hold (the extra copies of a repeated id
+under a profile that does not keep copies, crimes a profile could not load), attributed to a
+month through the file they came from. A folder of files is ingested with the profile into a
+temporary project, read the same way, and the project deleted.
 
 The published text is compared where the store keeps it: ``crimes.source_offence_description``
 for the crime type, ``crimes.source_outcome_description`` (:data:`OUTCOME_TEXT`) for the
@@ -30,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from crimeaudit.errors import CrimeauditError
+from crimeaudit.ingestion.profile import COPY_MARK
 from crimeaudit.progress import Progress
 from crimeaudit.releases.compare import Release, month_of, release_from_frame
 
@@ -37,6 +40,7 @@ from crimeaudit.releases.compare import Release, month_of, release_from_frame
 OUTCOME_TEXT = "source_outcome_description"
 TYPE_TEXT = "source_offence_description"
 _DUPLICATE = re.compile(r"duplicate id '([^']*)'")
+_COPY = re.escape(COPY_MARK) + r"\d+$"
 #: The crimes columns a release is read from.
 COLUMNS = ("crime_id", "recorded_at", "offence_code", TYPE_TEXT, "outcome", OUTCOME_TEXT,
            "source")
@@ -92,10 +96,16 @@ def project_release(project, label: str) -> Release:
     # One row per crime in the store; order by month and file so "first" is deterministic.
     df = df.assign(_m=pd.to_datetime(df["recorded_at"])).sort_values(
         ["_m", "source", "crime_id"] if "source" in df else ["_m", "crime_id"], kind="stable")
+    # Copies of a Crime ID repeated within a file are stored as "<id>~copy2"...: compared as
+    # copies of their id (the first copy is compared, the others counted).
+    df["crime_id"] = df["crime_id"].astype("string").str.replace(_COPY, "", regex=True)
     release = crimes_release(df.drop(columns="_m"), label, project.codes)
     where = pd.DataFrame({"crime_id": df["crime_id"], "month": month_of(df["_m"]),
                           "source": df.get("source")})
+    copies = release.repeated  # copies kept in the store, found by release_from_frame
     release.repeated, release.quarantined = _quarantined(project, where)
+    if len(copies):
+        release.repeated = pd.concat([copies, release.repeated], ignore_index=True)
     return release
 
 

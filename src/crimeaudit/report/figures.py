@@ -27,6 +27,8 @@ from crimeaudit.detect.findings_file import read_findings
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.linkage.pairs import link_counts
 from crimeaudit.model.figures import FIGURES_VERSION, Finding
+from crimeaudit.report.census import census_timeliness, n100_check
+from crimeaudit.report.data_quality import ingest_summary
 from crimeaudit.report.headline import headline
 from crimeaudit.store.project import project_verb
 
@@ -101,9 +103,15 @@ def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
 
 
 @project_verb
-def collect(p, compare: Sequence[str | Path] = ()) -> dict[str, Any]:
+def collect(p, compare: Sequence[str | Path] = (), area: str | None = None) -> dict[str, Any]:
     """Read an open project's figures into the document (see :func:`figures_document`);
-    ``compare`` names other audits' project folders for the comparison section."""
+    ``compare`` names other audits' project folders for the comparison section; ``area``
+    keeps one area's findings.
+
+    A project with no audit estimates (public data, perhaps with detection run) gives the
+    public-data document (``"kind": "public"``): what was loaded, findings by area, release
+    differences and methods, and no audit sections.
+    """
     project = {"name": p.config.name,
                "timeliness_hours": p.config.timeliness_hours,
                "confidence_level": p.config.confidence_level,
@@ -111,23 +119,82 @@ def collect(p, compare: Sequence[str | Path] = ()) -> dict[str, Any]:
                "audit_period_end": _iso(p.config.audit_period_end)}
     runs = p.runs()
     audits = [a.to_dict() for a in stored_runs(p)]
-    if not audits:
-        raise ReportError(f"{p.path}: no estimates in the project; run crimeaudit estimate "
-                          f"{p.path} first")
-    findings_file = p.path / REPORTS / "findings.json"
-    findings = None
-    if findings_file.exists():
-        # The head (summary, groups, exclusions) as written; each finding as a Finding with
-        # its chart joined back from charts.json (written once there, not per finding).
-        findings = _read_json(findings_file)
-        findings["findings"] = [f.to_dict() for f in read_findings(findings_file)]
+    findings = _findings(p, area)
     meta = _simulation_manifest(runs)
     if meta:
         project["simulation"] = meta
+    quality = ingest_summary(p)
+    if not audits:
+        return public_document(p, project, findings, runs, quality, area)
     linkage = link_counts(p) if p.engine.has_table("crimes") else None
     doc = figures_document(project, audits, findings, runs, linkage)
+    doc["kind"] = "audit"
+    doc["area"] = area
     doc["comparison"] = comparison_of(p, compare)
+    doc["data_quality"] = quality
+    doc["census_timeliness"] = census_timeliness(p)
+    doc["n100"] = n100_check(p)
     return doc
+
+
+def _findings(p, area: str | None) -> dict[str, Any] | None:
+    """The head of ``findings.json`` (summary, groups, exclusions) as written, and each
+    finding as a Finding dict with its chart joined back from charts.json; ``area`` keeps that
+    area's findings (an unknown area is an error naming the closest)."""
+    from crimeaudit.detect.reading import matches_area, select_area
+
+    findings_file = p.path / REPORTS / "findings.json"
+    if not findings_file.exists():
+        if area is not None:
+            raise ReportError(f"--area {area!r}: no findings in {p.path}; run crimeaudit "
+                              f"detect {p.path} first")
+        return None
+    findings = _read_json(findings_file)
+    found = read_findings(findings_file)
+    findings["tests"] = len(found)
+    if area is not None:
+        try:
+            found = select_area(found, area)
+        except CrimeauditError as exc:
+            raise ReportError(str(exc)) from None
+        summary = findings.get("summary") or {}
+        findings["summary"] = dict(summary, excluded=[
+            e for e in summary.get("excluded") or [] if matches_area(str(e.get("area")), area)])
+        findings["area"] = area
+    findings["findings"] = [f.to_dict() for f in found]
+    return findings
+
+
+def _table_rows(p) -> dict[str, int]:
+    eng = p.engine
+    return {t: eng.count(t) for t in ("incidents", "crimes", "counts", "classification_changes")
+            if eng.has_table(t) and eng.count(t)}
+
+
+def public_document(p, project: dict[str, Any], findings: dict[str, Any] | None,
+                    runs: list[dict[str, Any]], quality: dict[str, Any] | None,
+                    area: str | None = None) -> dict[str, Any]:
+    """The public-data report's document: no audit, so no audit figures at all."""
+    tables = _table_rows(p)
+    if not tables and findings is None and quality is None:
+        raise ReportError(f"{p.path}: nothing to report yet: load data with crimeaudit ingest "
+                          f"{p.path} --profile PROFILE FILE... (then crimeaudit detect)")
+    facts = ((findings or {}).get("summary") or {}).get("facts") or {}
+    samples = p.engine.count("audit_samples") if p.engine.has_table("audit_samples") else 0
+    return {
+        "figures_version": FIGURES_VERSION,
+        "crimeaudit_version": __version__,
+        "kind": "public",
+        "project": project,
+        "area": area,
+        "level": project["confidence_level"],
+        "tables": tables,
+        "data_quality": quality,
+        "detection": findings,
+        "releases": facts.get("releases"),
+        "audit_in_progress": bool(samples),
+        "runs": runs or [],
+    }
 
 
 def comparison_of(p, others: Sequence[str | Path] = ()) -> dict[str, Any] | None:

@@ -17,6 +17,13 @@ from crimeaudit.model.figures import dumps
 from crimeaudit.report.charts import interval_svg, strand_order, svg_of
 from crimeaudit.report.figures import collect, findings_of
 from crimeaudit.report.headline import pct
+from crimeaudit.report.public import by_area
+from crimeaudit.report.sections import (
+    delay_chart,
+    is_strand_scope,
+    scope_parts,
+    strand_by_division,
+)
 from crimeaudit.store.files import write_text
 from crimeaudit.store.project import project_verb
 
@@ -55,14 +62,21 @@ def _fmt(e: dict[str, Any], x: float | None) -> str:
     return pct(x) if e.get("unit", "proportion") == "proportion" else f"{x:,.0f}"
 
 
-def _rows(doc: dict[str, Any], measure: str) -> list[dict[str, Any]]:
-    rows = [e for e in doc["estimates"] if e["measure"] == measure]
+def _rows(doc: dict[str, Any], measure: str, strands: bool | None = True
+          ) -> list[dict[str, Any]]:
+    """A measure's figures as table rows: by strand (``strands``), by division and strand by
+    division (``strands=False``), or every scope (``None``)."""
+    rows = [e for e in doc["estimates"] if e["measure"] == measure
+            and (strands is None or is_strand_scope(e["scope"]) == strands)]
     out = []
     for e in sorted(rows, key=lambda e: strand_order(e["scope"])):
         counts = ""
         if e.get("numerator") is not None and e.get("denominator") is not None:
             counts = f"{e['numerator']:g} of {e['denominator']:g}"
-        out.append(dict(e, name=STRAND_NAMES.get(e["scope"], e["scope"]),
+        parts = scope_parts(e["scope"])
+        name = parts.get("division") or STRAND_NAMES.get(e["scope"], e["scope"])
+        out.append(dict(e, name=name, division=parts.get("division"),
+                        strand=parts.get("strand"),
                         est_text=_fmt(e, e["estimate"]),
                         ci_text=f"{_fmt(e, e['lower'])} to {_fmt(e, e['upper'])}",
                         counts=counts))
@@ -152,7 +166,10 @@ def _env() -> jinja2.Environment:
 
 
 def render(doc: dict[str, Any]) -> str:
-    """The report's HTML for a figures document."""
+    """The report's HTML for a figures document (the public-data report for a project with no
+    audit)."""
+    if doc.get("kind") == "public":
+        return render_public(doc)
     sections = {m: _section(doc, m) for m in MEASURE_TITLES}
     rate_rows = {r["scope"]: r for r in sections["recording_rate"]["rows"]}
     unrec_rows = {r["scope"]: r for r in sections["unrecorded_per_year"]["rows"]}
@@ -162,8 +179,47 @@ def render(doc: dict[str, Any]) -> str:
         oracle_error_rate=_oracle_error_rate(doc["runs"]), strand_names=STRAND_NAMES,
         project=doc["project"], input_files=_input_files(doc["runs"]),
         design_names=DESIGN_NAMES, glossary=method_glossary(doc["estimates"]),
-        comparison=_comparison(doc),
+        comparison=_comparison(doc), divisions=_divisions(doc),
+        census=_census(doc), n100=doc.get("n100"), quality=doc.get("data_quality"),
     )
+
+
+def _divisions(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The division section: each measure by division, unrecorded crimes by division, the
+    recording rate's chart by division, and strand by division where the sample allows."""
+    by_measure = {m: [r for r in _rows(doc, m, strands=False) if not r.get("strand")]
+                  for m in MEASURE_TITLES}
+    rates = by_measure["recording_rate"]
+    if not rates:
+        return None
+    unrec = {r["division"]: r for r in by_measure["unrecorded_per_year"]}
+    timely = {r["division"]: r for r in by_measure["timeliness"]}
+    classed = {r["division"]: r for r in by_measure["classification_accuracy"]}
+    table = [dict(r, unrecorded=unrec.get(r["division"]), timeliness=timely.get(r["division"]),
+                  classification=classed.get(r["division"])) for r in rates]
+    chart = interval_svg(rates, "Recording rate by division")
+    grid = strand_by_division(_rows(doc, "recording_rate", strands=False), STRAND_NAMES)
+    return {"table": table, "chart": chart, "grid": grid}
+
+
+def _census(doc: dict[str, Any]) -> dict[str, Any] | None:
+    census = doc.get("census_timeliness")
+    if not census or not census["overall"]["timed"]:
+        return census
+    return dict(census, chart=delay_chart(census))
+
+
+def render_public(doc: dict[str, Any]) -> str:
+    """The public-data report: what was loaded, findings by area, release differences and
+    methods; no audit sections."""
+    det = doc.get("detection")
+    areas = None
+    if det is not None:
+        areas = by_area(findings_of(doc), one_area=doc.get("area") is not None)
+    return _env().get_template("public.html.j2").render(
+        doc=doc, project=doc["project"], quality=doc.get("data_quality"), detection=det,
+        areas=areas, releases=doc.get("releases"), input_files=_input_files(doc["runs"]),
+        tables=doc.get("tables") or {})
 
 
 def _comparison(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -200,21 +256,36 @@ def _comparison(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 @project_verb
 def write_report(project, out: str | Path | None = None,
-                 compare: tuple[str | Path, ...] | list[str | Path] = ()) -> dict[str, Path]:
+                 compare: tuple[str | Path, ...] | list[str | Path] = (),
+                 area: str | None = None) -> dict[str, Path]:
     """``crimeaudit report DIR``: write ``report.html`` and ``report.json`` beside it.
 
     ``project`` is an open :class:`~crimeaudit.store.Project` or a project folder's path.
-    Returns the two paths. Default: ``DIR/reports/report.html``. ``compare`` names other
-    audits' project folders for the comparison section (``--compare OTHER``).
+    Returns the two paths. Default: ``DIR/reports/report.html`` (``report-<area>.html`` for
+    one area). ``compare`` names other audits' project folders for the comparison section
+    (``--compare OTHER``); ``area`` writes one area's report (``--area NAME``). A project with
+    no audit estimates gets the public-data report.
     """
-    doc = collect(project, compare=compare)
-    html_path = Path(out) if out else project.folder("reports") / "report.html"
+    doc = collect(project, compare=compare, area=area)
+    name = "report.html" if area is None else f"report-{_slug(area)}.html"
+    html_path = Path(out) if out else project.folder("reports") / name
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_path = html_path.with_suffix(".json")
     # Never through a link planted in a shared project folder, never half-written.
     write_text(html_path, render(doc))
     write_text(json_path, dumps(_without_chart_specs(doc), indent=1) + "\n")
     return {"html": html_path, "json": json_path}
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of an area's name.
+
+    >>> _slug("Tower Hamlets 027B"), _slug("../x")
+    ('tower-hamlets-027b', 'x')
+    """
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "area"
 
 
 def _without_chart_specs(doc: dict[str, Any]) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
@@ -28,26 +28,54 @@ from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from crimeaudit.screening.errors import ScreenError
+from crimeaudit.store.files import open_for_write
 
 DEFAULT_SCENARIO = "national-2014"
 DEFAULT_SEED = 20140
 DEFAULT_SIZE = 40000
 MODEL_FILE = "screen-model.npz"
+#: A model of a class group (e.g. serious against minor), kept beside the screen's own.
+CLASS_MODEL_FILE = "class-model.npz"
 #: What older versions wrote: never read (unpickling runs whatever code the file names).
 LEGACY_MODEL_FILE = "screen-model.pkl"
 #: Bumped whenever the arrays or the header change meaning; other values are refused.
 FILE_FORMAT = "crimeaudit-screen-model/1"
 
 
+def _text(value) -> str:
+    """A cell as text, every kind of missing (None, NaN, pandas' NA, "") as ``""``.
+
+    Training reads pandas frames (a missing code is NaN) and scoring Arrow batches (None):
+    both must give the model the same document.
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
 def feature_text(narratives, call_types, closing_codes, rule_hits=None) -> list[str]:
-    """The document the model reads: narrative plus coded tokens (call, closing code, rules)."""
+    """The document the model reads: narrative plus coded tokens (call, closing code, rules).
+
+    The one feature function of training and scoring; a missing value is ``none`` whatever
+    form it arrives in:
+
+    >>> feature_text(["x"], [None], [float("nan")]) == feature_text(["x"], [""], [None])
+    True
+    >>> feature_text(["x"], [None], [float("nan")])[0]
+    'x zzcallnone zzclosenone '
+    """
     out = []
     hits = rule_hits if rule_hits is not None else [()] * len(narratives)
     for text, call, close, rh in zip(narratives, call_types, closing_codes, hits, strict=True):
-        extra = f" zzcall{call or 'none'} zzclose{close or 'none'} " + " ".join(
-            f"zzrule{r}" for r in rh)
-        out.append((text or "") + extra)
+        extra = (f" zzcall{_text(call) or 'none'} zzclose{_text(close) or 'none'} "
+                 + " ".join(f"zzrule{r}" for r in rh))
+        out.append(_text(text) + extra)
     return out
+
+
+def plain_text(narratives) -> list[str]:
+    """What the plain baseline reads: the narrative alone (missing as ``""``)."""
+    return [_text(t) for t in narratives]
 
 
 TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -107,31 +135,59 @@ def tfidf_transform(vec: TfidfVectorizer, docs):
     return vec._tfidf.transform(counts, copy=False)
 
 
+#: How a screen is built: the screen's own features, or the plain baseline it is checked
+#: against (scikit-learn's defaults: word unigrams, logistic regression, no calibration).
+RECIPES = ("screen", "baseline")
+
+
+def vectoriser_for(recipe: str) -> TfidfVectorizer:
+    """The (unfitted) text features of a recipe."""
+    if recipe == "baseline":
+        return TfidfVectorizer()
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
+                           max_features=200_000, dtype=np.float32, token_pattern=TOKEN_PATTERN)
+
+
 class ScreenModel:
     """Crime/no-crime and offence-class classifiers over incident text."""
 
-    def __init__(self, version: str = "untrained", seed: int = 0):
+    def __init__(self, version: str = "untrained", seed: int = 0, recipe: str = "screen",
+                 target: dict | None = None):
+        if recipe not in RECIPES:
+            raise ScreenError(f"unknown screen recipe {recipe!r} (recipes: "
+                              f"{', '.join(RECIPES)})")
         self.version = version
         self.seed = seed
-        self.vectoriser = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
-                                          max_features=200_000, dtype=np.float32,
-                                          token_pattern=TOKEN_PATTERN)
+        #: ``screen`` (narrative with coded tokens, calibrated) or ``baseline`` (plain
+        #: TF-IDF + logistic regression on the narrative alone).
+        self.recipe = recipe
+        #: What the probability is of: ``{"kind": "crime"}`` (a crime should have been
+        #: recorded) or ``{"kind": "class", "positive": "serious", "negative": "minor", ...}``.
+        self.target = dict(target or {"kind": "crime"})
+        self.vectoriser = vectoriser_for(recipe)
         self.crime = None
         self.offence = None
 
     def fit(self, narratives, call_types, closing_codes, should_record, offence_codes,
             rule_hits=None) -> ScreenModel:
-        docs = feature_text(narratives, call_types, closing_codes, rule_hits)
+        docs = self._documents(narratives, call_types, closing_codes, rule_hits)
         y = np.asarray(should_record, dtype=bool)
         if y.all() or not y.any():
-            raise ScreenError("training needs both crimes and non-crimes among the decisions")
-        if len(docs) < 50:
+            what = (f"{self.target.get('positive')} and {self.target.get('negative')}"
+                    if self.target["kind"] == "class" else "crimes and non-crimes")
+            raise ScreenError(f"training needs both {what} among the labels")
+        if len(docs) < 50 and self.recipe == "screen":
             self.vectoriser.set_params(min_df=1)
         X = self.vectoriser.fit_transform(docs)
-        cv = int(min(3, y.sum(), (~y).sum()))
-        base = LogisticRegression(C=4.0, max_iter=2000)
-        self.crime = (CalibratedClassifierCV(base, method="sigmoid", cv=cv).fit(X, y)
-                      if cv >= 2 else base.fit(X, y))
+        if self.recipe == "baseline":
+            # The plain model of P(target); the offence class below is fitted as for the
+            # screen, so a baseline crime model still names the likely class.
+            self.crime = LogisticRegression(max_iter=1000).fit(X, y)
+        else:
+            cv = int(min(3, y.sum(), (~y).sum()))
+            base = LogisticRegression(C=4.0, max_iter=2000)
+            self.crime = (CalibratedClassifierCV(base, method="sigmoid", cv=cv).fit(X, y)
+                          if cv >= 2 else base.fit(X, y))
         codes = np.array([c if c else "" for c in offence_codes], dtype=object)
         keep = y & (codes != "")
         if keep.sum() and len(set(codes[keep])) > 1:
@@ -141,12 +197,17 @@ class ScreenModel:
             self.offence = str(codes[keep][0])
         return self
 
+    def _documents(self, narratives, call_types, closing_codes, rule_hits):
+        if self.recipe == "baseline":
+            return plain_text(narratives)
+        return feature_text(narratives, call_types, closing_codes, rule_hits)
+
     def predict(self, narratives, call_types, closing_codes, rule_hits=None):
-        """(p_crime array, predicted offence class list)."""
+        """(probability of the target array, predicted offence class list)."""
         if self.crime is None:
             raise ScreenError("the screen model is not trained")
-        X = tfidf_transform(self.vectoriser, feature_text(narratives, call_types, closing_codes,
-                                                          rule_hits))
+        X = tfidf_transform(self.vectoriser, self._documents(narratives, call_types,
+                                                             closing_codes, rule_hits))
         p = self.crime.predict_proba(X)[:, 1]
         if isinstance(self.offence, str) or self.offence is None:
             cls = [self.offence] * len(p)
@@ -157,20 +218,15 @@ class ScreenModel:
     def save(self, path: Path) -> None:
         """Write the fitted parameters as arrays plus a JSON header: data, never code.
 
-        Written to a temporary file first and then renamed, so an interrupted save never
-        leaves a truncated model where the next run would look for one.
+        Written through :func:`crimeaudit.store.files.open_for_write`: a temporary file then
+        renamed, so an interrupted save never leaves a truncated model where the next run
+        would look for one, and no link planted in the project folder is followed.
         """
         if self.crime is None:
             raise ScreenError("the screen model is not trained")
         header, arrays = _to_data(self)
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, header=np.array(json.dumps(header)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with open_for_write(Path(path), "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
 
     @staticmethod
     def load(path: Path) -> ScreenModel:
@@ -245,7 +301,8 @@ def _to_data(model: ScreenModel) -> tuple[dict, dict]:
                                                 len(vec.vocabulary_)),
               "idf": vec.idf_}
     header = {"format": FILE_FORMAT, "version": model.version, "seed": int(model.seed),
-              "vectoriser": _vectoriser_params(vec), "terms": list(vec.vocabulary_)}
+              "vectoriser": _vectoriser_params(vec), "terms": list(vec.vocabulary_),
+              "recipe": model.recipe, "target": model.target}
     if isinstance(model.crime, CalibratedClassifierCV):
         folds = model.crime.calibrated_classifiers_
         if any(f.method != "sigmoid" or len(f.calibrators) != 1 for f in folds):
@@ -291,7 +348,12 @@ def _from_data(header: dict, arrays: dict) -> ScreenModel:
     are what a fitted CalibratedClassifierCV holds; rebuilding them is the only way to get its
     exact predictions back without pickle (the round-trip test catches a change upstream).
     """
-    model = ScreenModel(str(header["version"]), int(header["seed"]))
+    # Files from before recipes and targets are the screen's own, of P(crime).
+    target = header.get("target") or {"kind": "crime"}
+    if not isinstance(target, dict) or target.get("kind") not in ("crime", "class"):
+        raise ValueError("unknown target")
+    model = ScreenModel(str(header["version"]), int(header["seed"]),
+                        str(header.get("recipe", "screen")), target)
     vec = model.vectoriser
     saved = dict(header["vectoriser"])
     ours = _vectoriser_params(vec)

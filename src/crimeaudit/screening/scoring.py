@@ -12,7 +12,10 @@ from crimeaudit.audit.decisions import latest_decisions
 from crimeaudit.model.schema import SCREEN_SCORES
 from crimeaudit.progress import Progress
 from crimeaudit.screening.errors import ScreenError
+from crimeaudit.screening.evaluation import DEFAULT_FOLDS, DEFAULT_K, compare
+from crimeaudit.screening.labels import LabelledSet, from_decisions, from_frame, read_csv
 from crimeaudit.screening.model import (
+    CLASS_MODEL_FILE,
     LEGACY_MODEL_FILE,
     MODEL_FILE,
     ScreenModel,
@@ -92,9 +95,7 @@ def screen(project, rules: str | Path | None = None, progress: Progress | None =
 
 
 def _read_decisions_csv(path: Path) -> pd.DataFrame:
-    if not Path(path).exists():
-        raise ScreenError(f"{path}: decisions file not found")
-    d = pd.read_csv(path, dtype=str)
+    d = read_csv(path)
     missing = {"incident_id", "should_record"} - set(d.columns)
     if missing:
         raise ScreenError(f"{path}: line 1: missing column(s) {', '.join(sorted(missing))}")
@@ -108,34 +109,100 @@ def _project_decisions(project) -> pd.DataFrame:
         ["incident_id", "should_record", "correct_class"]]
 
 
+def labelled_set(project, decisions_csv: str | Path | None = None,
+                 labels_csv: str | Path | None = None,
+                 positive: str | None = None) -> LabelledSet:
+    """The labels to learn from: a labelled CSV of narratives, a decisions CSV, or the audit's
+    decisions (see :mod:`crimeaudit.screening.labels`); minimums checked after cleaning."""
+    if labels_csv and decisions_csv:
+        raise ScreenError("give --labels or --decisions, not both")
+    if labels_csv:
+        return from_frame(read_csv(labels_csv), str(labels_csv), positive).check()
+    if decisions_csv:
+        d, source = _read_decisions_csv(Path(decisions_csv)), str(decisions_csv)
+    else:
+        d, source = _project_decisions(project), "the audit's decisions"
+    eng = project.engine
+    ids = d.incident_id.dropna().unique().tolist()
+    if eng.has_table("incidents") and ids:
+        t = eng.table("incidents")
+        inc = eng.to_pandas(t.filter(t.incident_id.isin(ids)).select(
+            "incident_id", "narrative", "call_type", "closing_code"))
+    else:
+        inc = pd.DataFrame(columns=["incident_id", "narrative", "call_type", "closing_code"])
+    return from_decisions(d, inc, source, positive).check()
+
+
+def model_path(project, target: dict) -> Path:
+    """Where the project keeps its model for a target: P(crime) is the screen's own model
+    (what ``screen run`` scores with); a model of a class group is kept beside it."""
+    return _folder(project) / (MODEL_FILE if target["kind"] == "crime" else CLASS_MODEL_FILE)
+
+
 @project_verb
 def train(project, decisions_csv: str | Path | None = None, rules=None,
-          progress: Progress | None = None) -> ScreenModel:
-    """Retrain the screen on the project's own auditors' decisions.
+          progress: Progress | None = None, labels_csv: str | Path | None = None,
+          positive: str | None = None, folds: int = DEFAULT_FOLDS,
+          seed: int = 0) -> ScreenModel:
+    """Retrain the screen on a force's own labels, keeping the better of two recipes.
 
-    ``decisions_csv`` (incident_id, should_record yes/no, correct_class) is used when given,
-    else the audit's decisions table. The new model replaces the project's model file.
+    Labels come from ``labels_csv`` (a labelled CSV of narratives: ``narrative``, ``label``),
+    else ``decisions_csv`` (``incident_id``, ``should_record`` yes/no, ``correct_class``), else
+    the audit's decisions; ``positive`` names the labels or offence codes of a class group
+    (class-only labels, e.g. serious against minor). The screen's recipe and the plain TF-IDF
+    + logistic regression baseline are cross-validated on the same folds and the better on
+    AUC is fitted on every label and saved (:func:`model_path`); ``model.training`` holds the
+    comparison and the choice.
     """
-    d = _read_decisions_csv(Path(decisions_csv)) if decisions_csv else _project_decisions(project)
-    yes = d.should_record.astype(str).str.lower().map(
-        {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False})
-    d = d[yes.notna()].assign(y=yes[yes.notna()].astype(bool))
-    if len(d) < 20:
-        raise ScreenError(f"need at least 20 yes/no decisions to train, found {len(d)}")
-    eng = project.engine
-    t = eng.table("incidents")
-    inc = eng.to_pandas(t.filter(t.incident_id.isin(d.incident_id.tolist())).select(
-        "incident_id", "narrative", "call_type", "closing_code"))
-    d = d.merge(inc, on="incident_id", how="inner")
-    hits = load_rules(rules).match(d.narrative.tolist())
-    cls = d.correct_class if "correct_class" in d else pd.Series([None] * len(d))
-    model = ScreenModel(version_of("project", len(d), *sorted(d.incident_id)[:50]))
-    model.fit(d.narrative.tolist(), d.call_type.tolist(), d.closing_code.tolist(),
-              d.y.to_numpy(), [c if isinstance(c, str) and c else None for c in cls], hits)
-    model.save(_folder(project) / MODEL_FILE)
-    project.log_run("screen train", ["decisions"], {"decisions": len(d)},
-                    {"model_version": model.version})
+    labels = labelled_set(project, decisions_csv, labels_csv, positive)
+    hits = load_rules(rules).match(labels.narratives)
+    if progress:
+        progress.note(f"Cross-validating the screen and the plain baseline on {len(labels):,} "
+                      "labels")
+    result = compare(labels, hits, folds=folds, seed=seed,
+                     level=project.config.confidence_level)
+    target = dict(labels.target, trained_on=labels.fingerprint, chosen_because=result["why"])
+    model = ScreenModel(version_of("project", labels.fingerprint, result["chosen"]), seed,
+                        result["chosen"], target)
+    codes = labels.offence_codes if labels.target["kind"] == "crime" else None
+    model.fit(labels.narratives, labels.call_types, labels.closing_codes, labels.y,
+              codes or [None] * len(labels), hits)
+    path = model_path(project, labels.target)
+    model.save(path)
+    model.training = dict(result, model_file=str(path), model_version=model.version)
+    project.log_run("screen train", ["decisions" if not labels_csv else str(labels_csv)],
+                    {"labels": len(labels), **{f"excluded: {k}": v
+                                               for k, v in labels.excluded.items()}},
+                    {"model_version": model.version, "recipe": model.recipe,
+                     "target": labels.target})
     return model
+
+
+@project_verb
+def evaluate(project, decisions_csv: str | Path | None = None,
+             labels_csv: str | Path | None = None, positive: str | None = None, rules=None,
+             folds: int = DEFAULT_FOLDS, k: int = DEFAULT_K, seed: int = 0) -> dict:
+    """Cross-validated AUC, precision at k and calibration of the screen's recipe and the plain
+    baseline on the same folds, and of the project's current model as saved (flagged when it
+    was trained on these labels). Labels as for :func:`train`."""
+    labels = labelled_set(project, decisions_csv, labels_csv, positive)
+    hits = load_rules(rules).match(labels.narratives)
+    path = model_path(project, labels.target)
+    current = ScreenModel.load(path) if path.exists() else None
+    notes = []
+    if current is not None and (current.target.get("kind") != labels.target["kind"] or (
+            labels.target["kind"] == "class"
+            and current.target.get("positive") != labels.target["positive"])):
+        notes.append(f"the current model ({path.name}) is of another target "
+                     f"({current.target}); not scored")
+        current = None
+    elif current is None:
+        notes.append(f"no current model at {path} (train one, or run `screen run` once for "
+                     "the shipped default)")
+    out = compare(labels, hits, folds=folds, k=k, seed=seed,
+                  level=project.config.confidence_level, current=current)
+    out["notes"] = notes
+    return out
 
 
 @project_verb

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from crimeaudit.progress import Progress, resolve
+from crimeaudit.simulation.codes import check_code, prefix_identifiers
 from crimeaudit.simulation.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
 
 __all__ = [
@@ -40,11 +41,14 @@ def simulate(
     out_dir: Path | str | None = None,
     fmt: str = "parquet",
     progress: Progress | None = None,
+    force_code: str | None = None,
 ) -> SimulationResult:
     """Simulate a force from a scenario (built-in name, YAML path or Scenario) and a seed.
 
-    ``n_incidents`` overrides the scenario's volume. With ``out_dir`` the tables are written
-    there as ``<table>.<fmt>`` with a ``manifest.json`` (row counts and sha256 of each file).
+    ``n_incidents`` overrides the scenario's volume. ``force_code`` (such as ``"KNT"``) prefixes
+    every identifier and division name, so that several simulated forces load into one project.
+    With ``out_dir`` the tables are written there as ``<table>.<fmt>`` with a ``manifest.json``
+    (row counts and sha256 of each file).
     """
     from crimeaudit import __version__
     from crimeaudit.simulation.generator import generate
@@ -54,11 +58,16 @@ def simulate(
     if not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
     seed = int(seed)
+    if force_code is not None:
+        check_code(force_code)
     progress = resolve(progress)
     tables = generate(s, seed, n_incidents, progress)
+    if force_code is not None:
+        tables = prefix_identifiers(tables, force_code)
     manifest = {
         "scenario": s.name,
         "seed": seed,
+        "force_code": force_code,
         "n_incidents": tables["incidents"].num_rows,
         "crimeaudit_version": __version__,
         "pyarrow_version": pa.__version__,

@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from crimeaudit.store.files import open_for_write, write_text
+
 ROW_GROUP_SIZE = 250_000
 
 
@@ -28,15 +30,17 @@ def write_tables(tables: dict[str, pa.Table], out_dir: Path, fmt: str) -> dict[s
     hashes = {}
     for name, table in tables.items():
         path = out_dir / f"{name}.{fmt}"
-        if fmt == "parquet":
-            # Fixed writer settings and no pandas metadata: the bytes depend on the data alone.
-            pq.write_table(
-                table.replace_schema_metadata(None), path, compression="zstd",
-                row_group_size=ROW_GROUP_SIZE, use_dictionary=True, write_statistics=True,
-                version="2.6",
-            )
-        else:
-            pacsv.write_csv(table, path)
+        # Through open_for_write: never through a link planted in the folder, never torn.
+        with open_for_write(path, "wb") as f:
+            if fmt == "parquet":
+                # Fixed writer settings, no pandas metadata: the bytes depend on the data alone.
+                pq.write_table(
+                    table.replace_schema_metadata(None), f, compression="zstd",
+                    row_group_size=ROW_GROUP_SIZE, use_dictionary=True, write_statistics=True,
+                    version="2.6",
+                )
+            else:
+                pacsv.write_csv(table, f)
         hashes[path.name] = sha256(path)
     return hashes
 
@@ -51,5 +55,5 @@ def sha256(path: Path) -> str:
 
 def write_manifest(manifest: dict, out_dir: Path) -> Path:
     path = out_dir / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path

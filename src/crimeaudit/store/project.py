@@ -30,6 +30,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,9 @@ from crimeaudit.store.files import append_text, describe, safe_folder, write_tex
 CONFIG_FILE = "project.yaml"
 STORE_FILE = "store.duckdb"
 RUN_LOG = "runs.jsonl"
+#: Where an ingest of an earlier version copied a Windows-1252 file, in clear, as UTF-8; a
+#: killed ingest left it behind. Removed whenever a command opens the project.
+STALE_TMP = "ingest-tmp"
 
 
 class ProjectError(CrimeauditError, RuntimeError):
@@ -72,17 +76,94 @@ class ProjectConfig(BaseModel):
     confidence_level: float = Field(0.95, gt=0.5, lt=1.0)
     audit_period_start: dt.date | None = None
     audit_period_end: dt.date | None = None
+    reference_date: dt.date | None = Field(
+        None, description="The audit looks at records as they stood at the end of this day: "
+        "each incident and crime in the version of the latest export as of then (none: the "
+        "latest version of each).")
     code_lists: str | None = Field(None, description="Folder of replacement code lists.")
     targets: str | None = Field(None, description="YAML file declaring performance targets.")
     # Plausible ranges: an ingested value outside them is quarantined with the reason.
-    earliest_date: dt.date = Field(dt.date(1990, 1, 1), description="Earliest plausible date.")
+    # Dates: relative to the audit period when one is set (an export covers the period and
+    # its context, never decades before it or the future); a date given here wins.
+    earliest_date: dt.date | None = Field(
+        None, description="Earliest plausible date (none: plausible_years_before years before "
+        "the audit period's start, or 1990-01-01 without a period).")
     latest_date: dt.date | None = Field(
-        None, description="Latest plausible date (none: the day after the ingest runs).")
+        None, description="Latest plausible date (none: plausible_days_after days after the "
+        "audit period's end, never later than the day after the ingest runs).")
+    plausible_years_before: int = Field(
+        10, ge=0, le=200, description="Years before the audit period a date may be.")
+    plausible_days_after: int = Field(
+        366, ge=0, description="Days after the audit period a date may be.")
     latitude: tuple[float, float] = (-90.0, 90.0)
     longitude: tuple[float, float] = (-180.0, 180.0)
+    decisions_db: str | None = Field(
+        None, description="PostgreSQL URL (no password) holding the project's audit decisions "
+        "(set by crimeaudit serve --db); none: the project store.",
+        pattern=r"^postgres(ql)?://[^:@/]*@?[^@]*$")
     pseudonym_key_fingerprint: str | None = Field(
         None, description="Fingerprint of the key the store's pseudonyms were made with "
         "(recorded at the first ingest; another key is refused).")
+
+
+    def plausible_dates(self, today: dt.date | None = None) -> tuple[dt.date, dt.date, str]:
+        """(earliest, latest, where the range comes from) of the dates an ingest accepts.
+
+        A date outside is quarantined with the reason. Set in ``project.yaml``
+        (``earliest_date``, ``latest_date``) or else relative to the audit period
+        (``plausible_years_before`` its start, ``plausible_days_after`` its end); without a
+        period, 1990-01-01 to the day after the ingest. Never later than the day after today.
+
+        >>> c = ProjectConfig(audit_period_start="2013-04-01", audit_period_end="2013-09-30")
+        >>> lo, hi, why = c.plausible_dates(today=dt.date(2026, 1, 1))
+        >>> lo.isoformat(), hi.isoformat()
+        ('2003-04-01', '2014-10-01')
+        >>> why.split(" (")[0]
+        '10 years before to 366 days after the audit period 2013-04-01 to 2013-09-30'
+        >>> why.split(" (")[1]
+        'project settings plausible_years_before, plausible_days_after)'
+        >>> ProjectConfig().plausible_dates(today=dt.date(2026, 1, 1))[:2]
+        (datetime.date(1990, 1, 1), datetime.date(2026, 1, 2))
+        """
+        tomorrow = (today or dt.date.today()) + dt.timedelta(days=1)
+        start, end = self.audit_period_start, self.audit_period_end
+        period = f"the audit period {start or '...'} to {end or '...'}"
+        reasons, settings = [], []
+        if self.earliest_date is not None:
+            lo = self.earliest_date
+            settings.append("earliest_date")
+        elif start is not None:
+            years = self.plausible_years_before
+            lo = _years_before(start, years)
+            reasons.append(f"{years} years before")
+            settings.append("plausible_years_before")
+        else:
+            lo = dt.date(1990, 1, 1)
+        if self.latest_date is not None:
+            hi = self.latest_date
+            settings.append("latest_date")
+        elif end is not None:
+            hi = min(end + dt.timedelta(days=self.plausible_days_after), tomorrow)
+            reasons.append(f"{self.plausible_days_after} days after")
+            settings.append("plausible_days_after")
+        else:
+            hi = tomorrow
+        if reasons:
+            why = (f"{' to '.join(reasons)} {period} "
+                   f"(project settings {', '.join(settings)})")
+        elif settings:
+            why = f"project settings {', '.join(settings)}"
+        else:
+            why = ("default range: no audit period or earliest_date/latest_date in "
+                   "project.yaml")
+        return lo, hi, why
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year - years, day=28)
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -158,12 +239,20 @@ class Project:
             )
         key = lock.acquire(path, wait)
         try:
+            remove_stale_temporaries(path)
             config = _read_config(cfg_file)
             project = cls(path, config, _connect_store(config.engine, path))
         except BaseException:
             lock.release(key)
             raise
         project._lock = key
+        try:
+            # A changed reference_date: the record tables are rebuilt for it before any stage
+            # reads them.
+            project.engine.record_versions().sync(config.reference_date)
+        except BaseException:
+            project.close()
+            raise
         return project
 
     def close(self) -> None:
@@ -207,6 +296,16 @@ class Project:
                  if not x.startswith(field)]
         write_text(cfg, "\n".join([*lines, f"{field} '{fingerprint}'"]) + "\n")
         self.config.pseudonym_key_fingerprint = fingerprint
+
+    def record_decisions_db(self, url: str) -> None:
+        """Record in ``project.yaml`` that the audit decisions are in PostgreSQL at ``url``
+        (no password): every later command, on any machine, reads and writes them there."""
+        cfg = self.path / CONFIG_FILE
+        field = "decisions_db:"
+        lines = [x for x in cfg.read_text(encoding="utf-8").splitlines()
+                 if not x.startswith(field)]
+        write_text(cfg, "\n".join([*lines, f"{field} {json.dumps(url)}"]) + "\n")
+        self.config.decisions_db = url
 
     def folder(self, name: str) -> Path:
         """A sub-folder of the project for a stage's files (reports, exports, models)."""
@@ -260,6 +359,22 @@ class Project:
                 continue
             out.append(entry)
         return out
+
+
+def remove_stale_temporaries(folder: str | Path) -> None:
+    """Delete what a killed command may have left with clear personal values in it
+    (``ingest-tmp/``). Safe only under the project's lock: no other command is running, so
+    whatever is there is stale. Every :meth:`Project.open` calls it, so a kill's leftovers last
+    until the next command of any kind, not until the next ingest."""
+    stale = Path(folder) / STALE_TMP
+    if stale.is_symlink() or stale.is_file():
+        stale.unlink()
+    elif stale.is_dir():
+        shutil.rmtree(stale, ignore_errors=True)
+        if stale.exists():
+            raise ProjectError(f"{stale}: a killed ingest's temporary copy could not be "
+                               f"removed; delete the folder (it may hold personal data in "
+                               f"clear)")
 
 
 def _read_config(cfg_file: Path) -> ProjectConfig:

@@ -9,11 +9,12 @@ The pieces, each with one job:
   vendored in ``static/``: no network, no script from elsewhere);
 * :mod:`~crimeaudit.web.store`: accounts, sessions, assignments and the append-only log
   (SQLite ``DIR/workbench.sqlite``, or :mod:`~crimeaudit.web.postgres`);
-* :mod:`~crimeaudit.web.agreement`: first against second reviews, Cohen's kappa;
 * :mod:`~crimeaudit.web.passwords`: scrypt password hashes.
 
 Decisions themselves are the audit's (:mod:`crimeaudit.audit.decisions`): append-only and
-hash-chained, whatever wrote them (a sheet, the oracle, the workbench).
+hash-chained, whatever wrote them (a sheet, the oracle, the workbench), and so is agreement
+between first and second reviews (:mod:`crimeaudit.audit.agreement`: one Cohen's kappa for the
+workbench and the estimators).
 """
 
 from __future__ import annotations

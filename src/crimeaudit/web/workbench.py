@@ -26,10 +26,13 @@ from typing import Any
 
 import pandas as pd
 
+from crimeaudit.audit.agreement import kappa_by_question, pairs
 from crimeaudit.audit.decisions import (
     DECISION_COLUMNS,
     all_decisions,
-    append_decisions,
+    append_decision_rows,
+    decisions_location,
+    move_decisions_to_postgres,
     verify_chain,
 )
 from crimeaudit.audit.design import DESIGNS_TABLE, Sample, load_sample
@@ -41,7 +44,6 @@ from crimeaudit.audit.review import (
     validate_rows,
 )
 from crimeaudit.errors import CrimeauditError
-from crimeaudit.web.agreement import kappa_by_question, pairs
 from crimeaudit.web.store import User, WorkbenchStore, open_store
 
 SOURCE = "workbench"
@@ -119,10 +121,21 @@ class Workbench:
     @classmethod
     def open(cls, directory: str | Path, db: str | None = None, session_minutes: float = 60.0,
              wait: float | None = None) -> Workbench:
+        """Open the project and the team store. With a PostgreSQL ``db`` (or a project whose
+        decisions are already there) the decisions live in that database too
+        (:func:`~crimeaudit.audit.decisions.move_decisions_to_postgres`): a team's record is in
+        one place, and every estimate reads it there."""
         from crimeaudit.store import Project
 
         store = open_store(directory, db)
         project = Project.open(directory, wait=wait)
+        try:
+            if db:
+                move_decisions_to_postgres(project, db)
+            decisions_location(project)  # reaches the decisions now, not at a first decision
+        except BaseException:
+            project.close()
+            raise
         return cls(project, store, session_minutes)
 
     def close(self) -> None:
@@ -441,13 +454,20 @@ class Workbench:
                 raise DecisionRefused([e.removeprefix("line 1, ") for e in exc.errors]) from exc
             batch = f"workbench-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             try:
-                append_decisions(self.project, clean, source=SOURCE, batch=batch,
-                                 review=review)
-            finally:
+                stored = append_decision_rows(self.project, clean, source=SOURCE, batch=batch,
+                                              review=review).to_pandas()
+            except BaseException:
                 self._decisions.pop(sample_id, None)
-            after = self.decisions(sample_id)
-            new_id = int(after.loc[(after.record_id == record_id) & (after.batch == batch),
-                                   "decision_id"].max())
+                raise
+            # The lock is held and the server holds the project: the cache plus the stored
+            # rows is what a fresh read would give, without reading every decision again.
+            if sample_id in self._decisions and len(self._decisions[sample_id]):
+                self._decisions[sample_id] = pd.concat(
+                    [self._decisions[sample_id], stored[self._decisions[sample_id].columns]],
+                    ignore_index=True)
+            else:
+                self._decisions.pop(sample_id, None)
+            new_id = int(stored.decision_id.max())
         self.store.log(user.name, "decision", sample_id=sample_id, record_id=record_id,
                        review=review, decision_id=new_id)
         return new_id

@@ -1,0 +1,91 @@
+"""Figures whose interval was measured to cover less than its level: flagged where they fall short.
+
+``benchmarks/bench_pipeline_coverage.py`` runs a thousand replicate audits of simulated forces
+through the code ``crimeaudit estimate`` runs and counts how often each figure's 95% interval
+holds the force's true value. Where a figure covered less than 95% with the Monte-Carlo
+interval of that share entirely below 95%, counting only the replicates in which the figure
+carried no other warning (those already tell the reader to be careful), the benchmark lists it
+in ``coverage_shortfalls.csv`` (shipped in ``crimeaudit/model/data``): the figure (``measure``,
+``ppi:recording_rate`` for PPI++), the design (``srs``, ``prop`` or ``neyman`` stratified by
+strand, ``pps``), the sample size, the scope, the simulated force, the replicates and the
+coverage with its Monte-Carlo interval.
+
+:func:`shortfall_warnings` gives a figure of the same measure, design and scope, from a sample
+of between half and twice the benchmarked size, the warning a reader sees: what coverage was
+measured, so the interval is read for what it is. Only audits at auditor error 0 count for the
+uncorrected figures (auditor error is measured and warned about by the double review, see
+:mod:`crimeaudit.audit.measures`); the corrected ``*_adjusted`` figures count at every error
+rate. Division scopes carry the simulated force's division names, so they match only audits
+of simulated forces.
+
+>>> rows = [{"measure": "timeliness", "design": "neyman", "n": 1500, "scope": "all",
+...          "scenario": "kent-2013", "reps": 1000, "coverage": 0.921, "mc_lower": 0.903,
+...          "mc_upper": 0.936}]
+>>> shortfall_warnings("timeliness", "all", "neyman", 1200, rows)[0][:61]
+'in the pipeline coverage benchmark (simulated kent-2013 force'
+>>> shortfall_warnings("timeliness", "all", "neyman", 400, rows)
+[]
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+from importlib import resources
+
+FILE = "coverage_shortfalls.csv"
+COLUMNS = ("measure", "design", "n", "scope", "scenario", "reps", "coverage", "mc_lower",
+           "mc_upper")
+
+
+@functools.cache
+def shortfalls() -> tuple[dict, ...]:
+    """The benchmark's list of figures that fell short (empty if none shipped)."""
+    path = resources.files("crimeaudit.model").joinpath(f"data/{FILE}")
+    if not path.is_file():
+        return ()
+    rows = []
+    for r in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+        rows.append({**r, "n": int(r["n"]), "reps": int(r["reps"]),
+                     **{k: float(r[k]) for k in ("coverage", "mc_lower", "mc_upper")}})
+    return tuple(rows)
+
+
+def design_key(design) -> str | None:
+    """The benchmark's name of a sample design (``None`` for designs it did not run).
+
+    >>> from crimeaudit.audit.design import SampleDesign
+    >>> design_key(SampleDesign("stratified", strata_by=("strand",), allocation="neyman"))
+    'neyman'
+    >>> design_key(SampleDesign("stratified", strata_by=("division",))) is None
+    True
+    """
+    if design.kind == "stratified":
+        if tuple(design.strata_by) != ("strand",):
+            return None
+        return "prop" if design.allocation == "proportional" else "neyman"
+    if design.kind == "pps":
+        return "pps" if design.size_column == "call_type_priority" else None
+    return design.kind
+
+
+def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
+                       rows=None) -> list[str]:
+    """The warning for a figure the benchmark found short of its level, else ``[]``."""
+    if design is None:
+        return []
+    rows = shortfalls() if rows is None else rows
+    hits = [r for r in rows if r["measure"] == measure and r["scope"] == scope
+            and r["design"] == design and r["n"] / 2 <= n <= 2 * r["n"]]
+    if not hits:
+        return []
+    r = min(hits, key=lambda r: r["coverage"])
+    return [f"in the pipeline coverage benchmark (simulated {r['scenario']} force, {design} "
+            f"design, n={r['n']:,}, {r['reps']:,} audits) this figure's 95% interval held the "
+            f"true value in {100 * r['coverage']:.1f}% of audits [Monte-Carlo 95% "
+            f"{100 * r['mc_lower']:.1f}-{100 * r['mc_upper']:.1f}]: read it as about a "
+            f"{100 * r['coverage']:.0f}% interval"]
+
+
+__all__ = ["COLUMNS", "FILE", "design_key", "shortfall_warnings", "shortfalls"]
