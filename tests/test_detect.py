@@ -109,3 +109,26 @@ def test_targets_limit_strands_tested():
     pe = period_end_records(data)
     assert pe and all(f.extra["period"] == "quarter" for f in pe)
     assert not any("strand=theft" in f.unit for f in pe)
+
+
+def test_funnel_over_dispersion_is_the_same_in_blocks(monkeypatch):
+    """The leave-one-out over-dispersion is computed a block of tested units at a time (a
+    national project has some 15,000 officers: k x k matrices would need gigabytes); the
+    figures do not depend on the block size."""
+    import numpy as np
+    import pandas as pd
+
+    from crimeaudit.detect import funnel
+
+    rng = np.random.default_rng(3)
+    k = 1200
+    n = rng.integers(1, 300, k).astype(float)
+    units = pd.DataFrame({"unit": range(k), "events": rng.binomial(n.astype(int), 0.1), "n": n,
+                          "expected": n * rng.uniform(0.05, 0.15, k)})
+    results = []
+    for block in (7, 512, 10**6):
+        monkeypatch.setattr(funnel, "LOO_BLOCK", block)
+        results.append(funnel.funnel_test(units, alternative="two-sided"))
+    for other in results[1:]:
+        pd.testing.assert_frame_equal(results[0], other, check_exact=False, rtol=1e-12)
+    assert (results[0]["tau2"] > 0).any()
