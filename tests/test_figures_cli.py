@@ -96,6 +96,12 @@ def test_double_review_from_the_cli_reports_agreement_and_the_corrected_rate(for
     assert doc["decisions"]["double_review"]["records"] >= 0.2 * 800
     text = _cli("estimate", d)
     assert "recording_rate_adjusted" in text and "agreement_should_record" in text
+    # The report's headline gives the corrected rate beside the uncorrected one.
+    _cli("report", d, "--out", d / "r.html")
+    head = json.loads((d / "r.json").read_text(encoding="utf-8"))["headline"]
+    assert head["adjusted"]["estimate"] == pytest.approx(adj["estimate"])
+    assert "Corrected for the auditors' own errors" in head["sentence"]
+    assert f"{100 * adj['estimate']:.1f}%" in head["sentence"]
     assert "recording_rate (all): the first and a blind second review disagreed" in " ".join(
         text.split())
     # PPI++ rests on the same first review: it says so too.
@@ -111,6 +117,28 @@ def test_double_review_from_the_cli_reports_agreement_and_the_corrected_rate(for
     ppi = json.loads(_cli("estimate", d, "--method", "ppi", "--json"))["estimates"][0]
     assert ppi["measure"] == "recording_rate"
     assert any("recording_rate_adjusted" in w for w in ppi["warnings"])
+
+
+def test_an_erring_auditor_without_double_review_is_warned_not_just_noted(force, tmp_path):
+    """The simulated auditor's error rate is known to the tool: with no double review to
+    measure it, every figure (and PPI++) warns that its interval leaves that error out; with a
+    perfect auditor nothing is said."""
+    import shutil
+
+    d = tmp_path / "erring"
+    shutil.copytree(force["open"], d)
+    _cli("sample", d, "--design", "srs", "--size", "300", "--seed", "4")
+    _cli("review", "oracle", d, "--error-rate", "0.02", "--seed", "3")
+    doc = json.loads(_cli("estimate", d, "--json"))
+    said = "simulated auditor with error rate 2% and no double review"
+    props = [e for e in doc["estimates"] if e["scope"] == "all"]
+    assert {e["measure"] for e in props} >= {"recording_rate", "timeliness",
+                                              "unrecorded_per_year"}
+    assert all(any(said in w for w in e["warnings"]) for e in props)
+    assert said in " ".join(_cli("estimate", d).split())
+    _cli("review", "oracle", d, "--error-rate", "0", "--seed", "3")
+    doc = json.loads(_cli("estimate", d, "--json"))
+    assert not any(said in w for e in doc["estimates"] for w in e["warnings"])
 
 
 def test_unrecorded_count_is_in_the_rate_terms_and_states_its_window(force):

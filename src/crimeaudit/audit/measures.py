@@ -259,6 +259,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
     double = _double_review(project, sample, recs, level) if sample.design.frame == \
         "incidents" else None
     facts = frame_facts(project, sample.design) if sample.design.frame == "incidents" else None
+    unmeasured_error = _unmeasured_auditor_error(recs) if double is None else []
     estimates: list[Estimate] = []
     with prog.task("Estimating", total=len(doms) * len(measures)) as advance:
         for scope, d in doms:
@@ -275,7 +276,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                     extra_notes = ["no double review was done: auditor error is not measured "
                                    "and not in the interval"]
                 plain = _estimate_of(measure, scope, r, level, sample, notes + extra_notes,
-                                     warnings + extra_warn)
+                                     warnings + extra_warn + unmeasured_error)
                 estimates.append(plain)
                 if double is not None:
                     estimates.append(_adjusted(sample, measure, recs, double, d, scope, plain,
@@ -431,13 +432,32 @@ def export_path(project, result: AuditEstimates):
     return project.path / "reports" / f"estimates-{result.sample_id}-{result.method}.json"
 
 
+def _unmeasured_auditor_error(decisions: pd.DataFrame) -> list[str]:
+    """The warning for decisions by an auditor known to err (the simulated one, run with an
+    error rate) with no double review to measure it: every figure leans by the errors, and its
+    interval does not know.
+
+    >>> d = pd.DataFrame({"source": ["oracle"], "batch": ["oracle-0.02-7"]})
+    >>> _unmeasured_auditor_error(d)[0][:59]
+    'decided by the simulated auditor with error rate 2% and no '
+    >>> _unmeasured_auditor_error(d.assign(batch="oracle-0-7"))
+    []
+    """
+    erring = [r for r in _oracle_error_rates(decisions) if r > 0]
+    if not erring:
+        return []
+    return [f"decided by the simulated auditor with error rate {100 * max(erring):g}% and no "
+            "double review: auditor error is not in this interval, which will not hold its "
+            "level"]
+
+
 def _ppi_auditor_error(project, sample: Sample) -> list[str]:
     """PPI++ rests on the auditor's answers as given: where a blind second review disagreed
     with the first on the recording questions, the figure says so and where the correction is."""
     second = latest_decisions(project, sample.sample_id, review="second")
-    if second.empty:
-        return []
     first = latest_decisions(project, sample.sample_id, review="first")
+    if second.empty:
+        return _unmeasured_auditor_error(first)
     qs = ["should_record", "recorded"]
     f, s = first.set_index("record_id")[qs], second.set_index("record_id")[qs]
     both = s.index.intersection(f.index)

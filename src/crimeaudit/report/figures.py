@@ -95,7 +95,7 @@ def figures_document(project: dict[str, Any], audits: list[dict[str, Any]],
                         shown=a is main or a is canc)
                    for a in audits],
         "estimates": estimates,
-        "headline": headline(rate, unrec),
+        "headline": headline(rate, unrec, by_key.get(("recording_rate_adjusted", "all"))),
         "linkage": linkage,
         "detection": findings,
         "runs": runs or [],
