@@ -283,9 +283,13 @@ def _from_lines(args) -> int:
     """The table from saved replicates (runs of one configuration at a time, merged)."""
     rows: dict[str, list[dict]] = {}
     seconds: dict[str, float] = {}
+    seen: set[tuple[str, int]] = set()
     for path in args.from_lines:
         for line in path.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
+            if (r["config"], r["rep"]) in seen:  # a run's lines and its worker's partial file
+                continue
+            seen.add((r["config"], r["rep"]))
             rows.setdefault(r["config"], []).append(r)
             seconds[r["config"]] = seconds.get(r["config"], 0.0) + r["seconds"] / args.workers
     results = []
