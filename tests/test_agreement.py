@@ -163,8 +163,14 @@ def test_the_report_states_the_oracle_error_rate_and_the_agreement(force, tmp_pa
     assert "deliberate error rate of 3.0%" in html
     assert 'id="auditor-agreement"' in html and "Cohen's kappa" in html
     assert "corrected for the auditors' errors" in html
-    # The headline rests on a warned figure (the reviews disagreed) and says so.
-    assert "Read with care" in doc["headline"]["sentence"]
+    # The reviews disagreed: the headline gives the corrected rate beside the uncorrected one,
+    # and says "Read with care" with the corrected rate's own warnings (60 double reviews).
+    head = doc["headline"]
+    assert "Corrected for the auditors' own errors" in head["sentence"]
+    adj = next(e for e in doc["estimates"]
+               if e["measure"] == "recording_rate_adjusted" and e["scope"] == "all")
+    assert adj["warnings"] and "Read with care" in head["sentence"]
+    assert all(w in head["sentence"] for w in adj["warnings"])
 
     d2 = tmp_path / "report2"
     shutil.copytree(force, d2)

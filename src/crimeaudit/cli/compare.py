@@ -45,7 +45,7 @@ def _fig(e) -> str:
 
 
 def _print_pair(res) -> None:
-    t = _table(f"B: {res.b.label}\nA: {res.a.label}\n(differences B - A, "
+    t = _table(f"A: {res.a.label}\nB: {res.b.label}\n(differences B - A, "
                f"{100 * res.level:.0f}% intervals)",
                ["figure", "A", "B", "B - A", "p"], {"A", "B", "B - A", "p"})
     for d in res.differences:

@@ -47,7 +47,9 @@ def exact_pairs(project) -> ir.Table:
     by_crime = cr.filter(cr.incident_id.notnull()).select("incident_id", "crime_id")
     by_crime = by_crime.filter(by_crime.incident_id.isin(inc.incident_id))
     refs = inc.filter(inc.crime_refs.notnull() & (inc.crime_refs != ""))
-    refs = refs.select("incident_id", crime_id=refs.crime_refs.split(";").unnest().strip())
+    # Unnest first, then strip: Spark refuses a generator nested inside another expression.
+    refs = refs.select("incident_id", ref=refs.crime_refs.split(";").unnest())
+    refs = refs.select("incident_id", crime_id=refs.ref.strip())
     refs = refs.filter(refs.crime_id.isin(cr.crime_id))
     # Casts drop NOT NULL so the two schemas agree for the union.
     cast = {"incident_id": "string", "crime_id": "string"}

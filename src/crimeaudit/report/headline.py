@@ -83,7 +83,8 @@ def headline(rate: dict[str, Any] | None, unrecorded: dict[str, Any] | None,
         s += (f" Corrected for the auditors' own errors, measured by blind double review, the "
               f"rate is {pct(adjusted['estimate'])} ({level} {pct(adjusted['lower'])[:-1]}-"
               f"{pct(adjusted['upper'])}).")
-    warnings = [w for f in (rate, unrecorded) if f for w in (f.get("warnings") or [])]
+    # The corrected rate's own warnings count too (few double reviews, a measured shortfall).
+    warnings = [w for f in (rate, unrecorded, adjusted) if f for w in (f.get("warnings") or [])]
     warnings = [w for w in dict.fromkeys(warnings)
                 if "recording_rate_adjusted corrects" not in w or adjusted is None]
     if warnings:
