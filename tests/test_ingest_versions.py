@@ -354,3 +354,39 @@ def test_the_cli_says_which_crimes_wait_for_their_incidents_and_takes_an_as_of(t
     res = run(app, ["ingest", d, str(early), "-p", "canonical", "--as-of", "31/01/2013"])
     assert res.exit_code != 0 and "--as-of '31/01/2013'" in res.output
     assert "Traceback" not in res.output
+
+
+def test_records_written_before_versioning_are_adopted_as_their_first_version():
+    """A store whose incidents were written directly (an earlier version of crimeaudit, or a
+    fixture) keeps those rows: the first versioned load adopts each as a version seen before any
+    export, so a re-send is 'identical' or 'changed' against it, never a silent new record."""
+    import datetime as dt
+
+    from crimeaudit.engine import duckdb_versions as v
+    from crimeaudit.engine.duckdb import DuckDBEngine
+    from crimeaudit.model.schema import TABLES
+
+    eng = DuckDBEngine.connect()
+    eng.create_empty("incidents", TABLES["incidents"].arrow_schema())
+    eng.rows("INSERT INTO incidents (incident_id, reported_at, call_type, source) VALUES "
+             "('a', TIMESTAMP '2020-01-01', 'X', 'old'), ('b', TIMESTAMP '2020-01-02', 'Y', 'old')")
+    rv = eng.record_versions()
+    rv.ensure_tables()
+
+    def send(rows, sha, as_of):
+        name = v.stage(eng._con, "incidents")
+        eng.rows(f"INSERT INTO {name} (incident_id, reported_at, call_type, source) VALUES "
+                 + ", ".join(f"('{i}', TIMESTAMP '{t}', '{c}', '{sha}')" for i, t, c in rows))
+        return rv.apply("incidents", sha, "p", as_of, rv.next_load_seq(), None)
+
+    got = send([("a", "2020-01-01", "X"), ("b", "2020-01-02", "Z"), ("c", "2020-01-03", "W")],
+               "f1", dt.datetime(2020, 2, 1))
+    assert got == {"new": 1, "changed": 1, "identical": 1}
+    adopted = eng.rows("SELECT record_id FROM record_sightings WHERE load_seq = 0 "
+                       "ORDER BY record_id")
+    assert adopted == [("a",), ("b",)]
+    assert eng.rows("SELECT count(*) FROM incident_versions") == [(4,)]
+    assert send([("a", "2020-01-01", "Q")], "f2", dt.datetime(2020, 3, 1)) == {
+        "new": 0, "changed": 1, "identical": 0}
+    assert eng.rows("SELECT incident_id, call_type FROM incidents ORDER BY 1") == [
+        ("a", "Q"), ("b", "Z"), ("c", "W")]

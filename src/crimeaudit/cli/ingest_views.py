@@ -50,7 +50,7 @@ def ingest_lines(report: Any, directory: Path) -> None:
             console.print(f"{sum(values.values()):,} rows loaded with {str(what)}: {shown} "
                           f"({str(Path(f.file).name)})", highlight=False)
     if report.quarantined or report.excluded:
-        console.print(f"By reason: crimeaudit quarantine {str(str(directory))} --summary",
+        console.print(f"By reason: crimeaudit quarantine {str(directory)} --summary",
                       highlight=False)
 
 

@@ -12,7 +12,6 @@ memory runs short (which a killed process leaves behind), ever holds a clear per
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -116,18 +115,6 @@ class DuckDBFileLoader(FileLoader):
                         f"WHERE __ca_raw.{name} = l.__s")
         con.execute("DROP TABLE IF EXISTS __ca_pl")
         return True
-
-    def _used(self, columns: list[str], targets: list[Target]) -> set[str]:
-        """The file's columns some target reads (values, routing, periods, wide columns)."""
-        used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
-        used |= {t.when.column for t in targets if t.when}
-        used |= {rule.column for t in targets for rule in t.exclude}
-        for t in targets:
-            if t.period:
-                used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
-        if self.profile.unpivot:
-            used |= {c for c in columns if re.fullmatch(self.profile.unpivot.pattern, c)}
-        return used
 
     def _read(self, src: SourceFile, path: Path, hidden: set[str],
               used: set[str]) -> list[tuple[int, str, str, str]]:
@@ -292,7 +279,7 @@ class DuckDBFileLoader(FileLoader):
         for name in versions.VERSIONED:  # whatever an earlier file that failed left staged
             con.execute(f"DROP TABLE IF EXISTS {versions.staging_table(name)}")
         file_cols = list(src.columns)
-        used = self._used(file_cols, targets)
+        used = self.profile.columns_read(file_cols, targets)
         out.rejects = self._read(src, path, personal, used)
         source = "__ca_src"
         if self.profile.unpivot:

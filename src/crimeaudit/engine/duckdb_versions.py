@@ -179,16 +179,18 @@ class DuckDBRecordVersions(RecordVersions):
         con, versions = self.con, VERSIONED[table].name
         key = q.quote_ident(TABLES[table].key[0])
         cols = ", ".join(q.quote_ident(c) for c in TABLES[table].column_names)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __ca_vold AS SELECT *, {content_hash(table, 't')} AS "
-            f"version_hash FROM {q.quote_ident(table)} t WHERE t.{key} IN (SELECT {key} FROM "
-            f"{incoming}) AND NOT EXISTS (SELECT 1 FROM {SIGHTINGS} g WHERE g.record_table = "
-            f"{q.literal(table)} AND g.record_id = t.{key})")
-        if con.execute("SELECT count(*) FROM __ca_vold").fetchone()[0]:
-            con.execute(f"INSERT INTO {versions} ({cols}, version_hash) SELECT {cols}, "
-                        f"version_hash FROM __ca_vold")
-            con.execute(f"INSERT INTO {SIGHTINGS} SELECT {q.literal(table)}, {key}, "
-                        f"version_hash, TIMESTAMP '-infinity', 0, NULL, NULL FROM __ca_vold")
+        unversioned = (f"FROM {q.quote_ident(table)} t WHERE t.{key} IN (SELECT {key} FROM "
+                       f"{incoming}) AND NOT EXISTS (SELECT 1 FROM {SIGHTINGS} g WHERE "
+                       f"g.record_table = {q.literal(table)} AND g.record_id = t.{key})")
+        # One look first: after the first load there are none, and no temp table is needed.
+        if not con.execute(f"SELECT EXISTS (SELECT 1 {unversioned})").fetchone()[0]:
+            return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __ca_vold AS SELECT *, "
+                    f"{content_hash(table, 't')} AS version_hash {unversioned}")
+        con.execute(f"INSERT INTO {versions} ({cols}, version_hash) SELECT {cols}, "
+                    f"version_hash FROM __ca_vold")
+        con.execute(f"INSERT INTO {SIGHTINGS} SELECT {q.literal(table)}, {key}, "
+                    f"version_hash, TIMESTAMP '-infinity', 0, NULL, NULL FROM __ca_vold")
         con.execute("DROP TABLE __ca_vold")
 
     def _rebuild(self, table: str, reference_date: dt.date | None, touched: bool) -> None:

@@ -166,6 +166,7 @@ class _FileIngest:
         self.now = now
         self.as_of = as_of
         self.versions = project.engine.record_versions()
+        self._created: set[str] = set()  # tables known to exist (the ingest's one transaction)
         self.loader: FileLoader = project.engine.file_loader(
             profile, list(project.codes.offences), functools.partial(sql_expression, key))
 
@@ -182,14 +183,7 @@ class _FileIngest:
     def _hidden(self, src: SourceFile, targets: list[Target]) -> set[str]:
         """Columns never shown in clear in the quarantine: the personal ones, and those the
         profile does not map (an address or a phone number nobody declared is still one)."""
-        used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
-        used |= {t.when.column for t in targets if t.when}
-        used |= {rule.column for t in targets for rule in t.exclude}
-        for t in targets:
-            if t.period:
-                used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
-        if self.profile.unpivot:
-            used |= {c for c in src.columns if re.fullmatch(self.profile.unpivot.pattern, c)}
+        used = self.profile.columns_read(list(src.columns or []), targets)
         return self._personal(targets) | (set(src.columns or []) - used)
 
     def load(self, src: SourceFile, targets: list[Target]) -> FileReport:
@@ -199,7 +193,9 @@ class _FileIngest:
                               f"(the wide period columns); nothing was loaded from it")
         for target in targets:
             table = TABLES[target.table]
-            self.project.engine.create_empty(table.name, table.arrow_schema())
+            if table.name not in self._created:
+                self.project.engine.create_empty(table.name, table.arrow_schema())
+                self._created.add(table.name)
         personal = self._hidden(src, targets)
         done: LoadedFile = self.loader.load(src, src.path, targets, personal)
         for name, written in done.written.items():

@@ -346,12 +346,7 @@ class Unpivot(_Strict):
     @classmethod
     def _regex(cls, value: str) -> str:
         # Checked here, not at the first file: `profiles --check` must not call it valid.
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"/{value}/ is not a regular expression: {exc.msg} at "
-                             f"position {exc.pos}") from None
-        return value
+        return _compile([value])[0]
 
 
 class Target(_Strict):
@@ -455,6 +450,19 @@ class Profile(_Strict):
         if self.unpivot:
             cols -= {self.unpivot.name, self.unpivot.value}
         return cols
+
+    def columns_read(self, columns: list[str], targets: list[Target]) -> set[str]:
+        """The columns of a file (``columns``) some of ``targets`` reads: values, routing,
+        exclusion rules, periods, and the wide period columns of an unpivot."""
+        used = {c for t in targets for spec in t.columns.values() for c in spec.source_columns}
+        used |= {t.when.column for t in targets if t.when}
+        used |= {rule.column for t in targets for rule in t.exclude}
+        for t in targets:
+            if t.period:
+                used |= {c for c in (t.period.source, t.period.year, t.period.quarter) if c}
+        if self.unpivot:
+            used |= {c for c in columns if re.fullmatch(self.unpivot.pattern, c)}
+        return used
 
 
 class _ProfileLoader(yaml.SafeLoader):
