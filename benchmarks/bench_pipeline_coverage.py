@@ -70,10 +70,10 @@ from crimeaudit.audit.design import (
     sampling_frame,
 )
 from crimeaudit.audit.review import linked_crimes
+from crimeaudit.audit.shortfalls import PREFIX as SHORTFALL_PREFIX
 from crimeaudit.uncertainty import wilson
 
 HERE = Path(__file__).parent
-SHORTFALL_PREFIX = "in the pipeline coverage benchmark"
 RESULTS = HERE / "results"
 LEVEL = 0.95
 DECISION_COLS = ("should_record", "recorded", "correctly_classified", "correct_class",

@@ -382,18 +382,24 @@ def test_report_discloses_oracle_error_rate_agreement_and_divisions(audited_forc
     assert 'id="links-by-method"' in html and 'id="data-quality"' in html
 
 
+@pytest.mark.parametrize("with_key", [True, False])
 def test_n100_lists_rape_reports_without_a_crime_record_by_pseudonym(audited_force, tmp_path,
-                                                                      monkeypatch):
+                                                                      monkeypatch, with_key):
     import shutil
 
     import pandas as pd
 
-    from crimeaudit.ingestion.pseudonym import pseudonym
+    from crimeaudit.ingestion.pseudonym import KEY_FILE, pseudonym
 
     d = tmp_path / "kent"
     shutil.copytree(audited_force, d)
     key = "report-test-key-0123456789abcdef"
-    monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", key)
+    monkeypatch.delenv("CRIMEAUDIT_PSEUDONYM_KEY_FILE", raising=False)
+    if with_key:
+        monkeypatch.setenv("CRIMEAUDIT_PSEUDONYM_KEY", key)
+    else:
+        monkeypatch.delenv("CRIMEAUDIT_PSEUDONYM_KEY", raising=False)
+        assert not (d / KEY_FILE).exists()
     with Project.open(d) as p:
         inc = p.engine.to_pandas(p.engine.table("incidents").select("incident_id", "call_type"))
         crimes = p.engine.to_pandas(p.engine.table("crimes").select("crime_id", "incident_id"))
@@ -416,6 +422,10 @@ def test_n100_lists_rape_reports_without_a_crime_record_by_pseudonym(audited_for
     n100 = doc["n100"]
     assert n100["reports"] == len(chosen)
     assert n100["without_record"] == len(missing) > 0
+    if not with_key:
+        # Counted, never listed: without the key no reference can be given.
+        assert n100["listed"] == [] and n100["references"].startswith("not listed")
+        return
     html = render(doc)
     listed = re.search(r'id="n100-list">(.*?)</table>', html, re.S).group(1)
     assert {pseudonym(key.encode(), i) for i in missing} == set(

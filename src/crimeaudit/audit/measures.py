@@ -201,7 +201,8 @@ def _oracle_error_rates(recs: pd.DataFrame) -> list[float]:
     """The error rates the oracle auditor was run with, from its decisions' batches (or the
     labels of earlier versions), so the report can state them whatever they are."""
     rates = set()
-    for src, batch in zip(recs.source.astype(str), recs.batch.astype(str), strict=True):
+    # One look per distinct (source, batch), not per decision.
+    for src, batch in set(zip(recs.source.astype(str), recs.batch.astype(str), strict=True)):
         if not src.startswith("oracle"):
             continue
         m = (re.match(r"oracle-(\d+(?:\.\d+)?(?:e-?\d+)?)-", batch)
@@ -342,13 +343,8 @@ def _double_review(project, sample: Sample, recs: pd.DataFrame, level: float) ->
     first = latest_decisions(project, sample.sample_id, review="first")
     adjudicated = latest_decisions(project, sample.sample_id, review="adjudication")
     figures = agreement_figures(first, second, adjudicated, level, sample.sample_id)
-    f = first.set_index("record_id")
-    sec = second.set_index("record_id")
-    both = sec.index.intersection(f.index)
-    questions = [q for q in VOCABULARY if q in f and q in sec]
-    fa = f.loc[both, questions].astype(object).where(f.loc[both, questions].notna(), None)
-    sa = sec.loc[both, questions].astype(object).where(sec.loc[both, questions].notna(), None)
-    differ = pd.DataFrame(fa.to_numpy() != sa.to_numpy(), index=both, columns=questions)
+    differ = _review_differences(first, second)
+    both, questions = differ.index, list(differ.columns)
     adjudged = both.isin(adjudicated.record_id) if len(adjudicated) else np.zeros(len(both),
                                                                                   bool)
     # A double-reviewed record is validated when its reviews agree or a lead adjudicated it.
@@ -366,10 +362,8 @@ def _double_review(project, sample: Sample, recs: pd.DataFrame, level: float) ->
         k = int(differ[qs].any(axis=1).sum()) if qs else 0
         warn[measure] = []
         if k:
-            warn[measure].append(
-                f"the first and a blind second review disagreed on {' or '.join(qs)} for {k} "
-                f"of {len(both)} double-reviewed records: this interval leaves auditor error "
-                f"out; {measure}_adjusted corrects for it")
+            warn[measure].append(_disagreement_warning(qs, k, len(both),
+                                                       f"{measure}_adjusted corrects for it"))
         if unresolved:
             warn[measure].append(f"{unresolved} double-reviewed records disagree and are not "
                                  "adjudicated yet")
@@ -459,16 +453,33 @@ def _ppi_auditor_error(project, sample: Sample) -> list[str]:
     if second.empty:
         return _unmeasured_auditor_error(first)
     qs = ["should_record", "recorded"]
-    f, s = first.set_index("record_id")[qs], second.set_index("record_id")[qs]
-    both = s.index.intersection(f.index)
-    fa, sa = (x.loc[both].astype(object).where(x.loc[both].notna(), None) for x in (f, s))
-    k = int((fa.to_numpy() != sa.to_numpy()).any(axis=1).sum())
+    differ = _review_differences(first, second)
+    k = int(differ[qs].any(axis=1).sum())
     if not k:
         return []
-    return [f"the first and a blind second review disagreed on should_record or recorded for "
-            f"{k} of {len(both)} double-reviewed records: this interval leaves auditor error "
-            "out; crimeaudit estimate without --method ppi gives recording_rate_adjusted, "
-            "corrected for it"]
+    return [_disagreement_warning(qs, k, len(differ), "crimeaudit estimate without --method "
+                                  "ppi gives recording_rate_adjusted, corrected for it")]
+
+
+def _review_differences(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Per record with both a first and a second review (the index), per decision question:
+    whether the two reviews' answers differ (two blanks agree)."""
+    f = first.set_index("record_id")
+    sec = second.set_index("record_id")
+    both = sec.index.intersection(f.index)
+    questions = [q for q in VOCABULARY if q in f and q in sec]
+    fa = f.loc[both, questions].astype(object).where(f.loc[both, questions].notna(), None)
+    sa = sec.loc[both, questions].astype(object).where(sec.loc[both, questions].notna(), None)
+    return pd.DataFrame(fa.to_numpy() != sa.to_numpy(), index=both, columns=questions)
+
+
+def _disagreement_warning(questions: list[str], k: int, n: int, correction: str) -> str:
+    """The warning on a figure whose questions the first and second reviews answered
+    differently for ``k`` of the ``n`` double-reviewed records; ``correction`` says where the
+    corrected figure is."""
+    return (f"the first and a blind second review disagreed on {' or '.join(questions)} for "
+            f"{k} of {n} double-reviewed records: this interval leaves auditor error out; "
+            f"{correction}")
 
 
 def _ppi(project, level: float, by: tuple[str, ...], write: bool,

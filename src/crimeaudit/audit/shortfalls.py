@@ -35,6 +35,8 @@ import io
 from importlib import resources
 
 FILE = "coverage_shortfalls.csv"
+#: How every shortfall warning begins (the benchmark tells its own verdict from other warnings).
+PREFIX = "in the pipeline coverage benchmark"
 COLUMNS = ("measure", "design", "n", "scope", "scenario", "reps", "coverage", "mc_lower",
            "mc_upper")
 
@@ -81,11 +83,11 @@ def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
     if not hits:
         return []
     r = min(hits, key=lambda r: r["coverage"])
-    return [f"in the pipeline coverage benchmark (simulated {r['scenario']} force, {design} "
+    return [f"{PREFIX} (simulated {r['scenario']} force, {design} "
             f"design, n={r['n']:,}, {r['reps']:,} audits) this figure's 95% interval held the "
             f"true value in {100 * r['coverage']:.1f}% of audits [Monte-Carlo 95% "
             f"{100 * r['mc_lower']:.1f}-{100 * r['mc_upper']:.1f}]: read it as about a "
             f"{100 * r['coverage']:.0f}% interval"]
 
 
-__all__ = ["COLUMNS", "FILE", "design_key", "shortfall_warnings", "shortfalls"]
+__all__ = ["COLUMNS", "FILE", "PREFIX", "design_key", "shortfall_warnings", "shortfalls"]

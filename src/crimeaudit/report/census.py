@@ -215,13 +215,13 @@ def n100_check(project, listed: int = N100_LISTED) -> dict[str, Any] | None:
     if out["without_record"] == 0:
         return out
     key = _reference_key(project)
-    miss = t.filter(~t.recorded).order_by([t.reported_at, t.incident_id]).limit(listed)
-    df = eng.to_pandas(miss.select("incident_id", "reported_at", "division", "closing_code",
-                                   "by_call", "by_close", "by_screen", "p_crime"))
     if key is None:
         out["references"] = ("not listed: the project's pseudonym key is not available "
                              "where the report was written")
         return out
+    miss = t.filter(~t.recorded).order_by([t.reported_at, t.incident_id]).limit(listed)
+    df = eng.to_pandas(miss.select("incident_id", "reported_at", "division", "closing_code",
+                                   "by_call", "by_close", "by_screen", "p_crime"))
     from crimeaudit.ingestion.pseudonym import pseudonym
 
     out["references"] = "keyed pseudonym of the incident reference (project key)"

@@ -167,8 +167,8 @@ def _findings(p, area: str | None) -> dict[str, Any] | None:
 
 def _table_rows(p) -> dict[str, int]:
     eng = p.engine
-    return {t: eng.count(t) for t in ("incidents", "crimes", "counts", "classification_changes")
-            if eng.has_table(t) and eng.count(t)}
+    return {t: n for t in ("incidents", "crimes", "counts", "classification_changes")
+            if eng.has_table(t) and (n := eng.count(t))}
 
 
 def public_document(p, project: dict[str, Any], findings: dict[str, Any] | None,
