@@ -42,9 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# One crimeaudit command in a fresh interpreter, its peak memory on stderr's last line (shared
-# with bench_pipeline.py, which this script sits beside).
-from bench_pipeline import CHILD
+# One crimeaudit command in a fresh interpreter, its peak memory on stderr's last line, and the
+# stages a user runs (shared with bench_pipeline.py, which this script sits beside).
+from bench_pipeline import CHILD, stages
 
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
@@ -131,22 +131,6 @@ def run_stage(args: list[str]) -> tuple[float, float, str | None]:
         tail = [x for x in r.stderr.splitlines() if x.strip() and "MAXRSS" not in x]
         error = f"exit {r.returncode}: {tail[-1] if tail else 'killed'}"
     return wall, kib / 1024, error
-
-
-def stages(project: Path, files: list[str]) -> list[tuple[str, list[str]]]:
-    d = str(project)
-    return [
-        ("init", ["init", d]),
-        ("ingest", ["ingest", d, "--profile", "canonical", *files]),
-        ("link", ["link", d, "--json"]),
-        ("screen", ["screen", "run", d]),
-        ("sample", ["sample", d, "--design", "stratified", "--by", "strand", "--size", "1500",
-                    "--seed", "1"]),
-        ("review oracle", ["review", "oracle", d]),
-        ("estimate", ["estimate", d, "--by", "strand", "--json"]),
-        ("detect", ["detect", d]),
-        ("report", ["report", d]),
-    ]
 
 
 def baseline(work: Path, files: list[str]) -> tuple[float, float]:

@@ -234,12 +234,11 @@ def _comparison(out: dict) -> str:
              f"{out['labels']['used']:,} labels:",
              f"  {'candidate':<10} {'AUC (95% CI)':<20} {'prec@' + str(out['k']):<9} "
              f"{'Brier':<7} {'slope':<6}"]
-    names = {"screen": "screen", "baseline": "baseline", "current": "current"}
     for key, m in out["candidates"].items():
         a = m["auc"]
         lo, hi = a["interval"]
         slope = m["calibration"]["slope"]["estimate"]
-        lines.append(f"  {names.get(key, key):<10} {a['estimate']:.3f} ({lo:.3f}-{hi:.3f})  "
+        lines.append(f"  {key:<10} {a['estimate']:.3f} ({lo:.3f}-{hi:.3f})  "
                      f"{m['precision_at_k']['estimate']:<9.2f} "
                      f"{m['calibration']['brier']['estimate']:<7.3f} "
                      f"{'-' if slope is None else f'{slope:.2f}':<6}")

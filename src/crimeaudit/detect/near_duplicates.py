@@ -25,8 +25,8 @@ from scipy import stats
 from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.downgrading import funnel_findings
 from crimeaudit.detect.inputs import DetectInput
-from crimeaudit.detect.references import _clopper_pearson
 from crimeaudit.model.figures import Finding
+from crimeaudit.uncertainty import clopper_pearson
 
 TEST = "near_duplicates"
 
@@ -104,7 +104,7 @@ def near_duplicate_tests(data: DetectInput, settings: NearDuplicateSettings | No
                         "recorded_twice": twice, "split": len(groups) - twice,
                         "live_records": total})
     p_ok = settings.tolerated_share
-    lo, hi = _clopper_pearson(extra, total, data.level)
+    lo, hi = clopper_pearson(extra, total, data.level)
     p = float(stats.binom.sf(extra - 1, total, p_ok)) if extra else 1.0
     shown = "; ".join(f"{' + '.join(g['references'])} ({' / '.join(g['offences'])}, "
                       f"{g['day']})" for g in groups[:3])

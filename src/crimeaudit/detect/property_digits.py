@@ -82,9 +82,9 @@ def _values(data: DetectInput) -> pd.DataFrame:
     return df
 
 
-def _shares(df: pd.DataFrame) -> np.ndarray:
-    counts = df.groupby("digit")["n"].sum().reindex(DIGITS, fill_value=0).to_numpy(float)
-    return counts
+def _digit_counts(df: pd.DataFrame) -> np.ndarray:
+    """Values with first digit 1, ..., 9 (as floats)."""
+    return df.groupby("digit")["n"].sum().reindex(DIGITS, fill_value=0).to_numpy(float)
 
 
 def property_digit_tests(data: DetectInput, settings: PropertyDigitSettings | None = None,
@@ -95,7 +95,7 @@ def property_digit_tests(data: DetectInput, settings: PropertyDigitSettings | No
     total = int(df["n"].sum())
     if skips.fewer(settings, "min_values", total, "property values", unit=TEST):
         return []
-    out = [_benford(_shares(df), data.level, settings)]
+    out = [_benford(_digit_counts(df), data.level, settings)]
     for key in ("division", "officer"):
         if key not in df or skips.fewer(settings, "min_units", df[key].dropna().nunique(),
                                         plural(key), unit=f"{TEST} by {key}"):
@@ -166,7 +166,7 @@ def _benford(counts, level, settings, unit="first digits: all", area="all",
 
 
 def _benford_by(df, key, level, settings, skips) -> list[Finding]:
-    by = {u: _shares(g) for u, g in df.dropna(subset=[key]).groupby(key)}
+    by = {u: _digit_counts(g) for u, g in df.dropna(subset=[key]).groupby(key)}
     out = []
     small = 0
     for unit, counts in by.items():

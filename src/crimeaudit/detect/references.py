@@ -41,6 +41,7 @@ from crimeaudit.detect.base import Detector, DetectorSettings, Skips
 from crimeaudit.detect.charts import bar_chart
 from crimeaudit.detect.inputs import DetectInput
 from crimeaudit.model.figures import Finding
+from crimeaudit.uncertainty import clopper_pearson
 
 TEST = "references"
 _DIGITS = r"(\d+)"
@@ -103,13 +104,6 @@ def _references(data: DetectInput) -> pd.DataFrame:
     if "division" not in df:
         df["division"] = None
     return pd.concat([df, split_reference(df["crime_id"])], axis=1)
-
-
-def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
-    a = 1 - level
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(a / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - a / 2, k + 1, n - k))
-    return lo, hi
 
 
 def reference_tests(data: DetectInput, settings: ReferenceSettings | None = None,
@@ -187,7 +181,7 @@ def _gap_findings(g: pd.DataFrame, seq: str, level: float,
     out = []
     for month, r in months.iterrows():
         k, n = int(r.missing), int(r.records + r.missing)
-        lo, hi = _clopper_pearson(k, n, level)
+        lo, hi = clopper_pearson(k, n, level)
         p = float(stats.binom.sf(k - 1, n, p_ok)) if k else 1.0
         holes = g[(g["month"] == month) & (g["missing"] > 0)].nlargest(
             settings.gaps_listed, "missing")
@@ -240,7 +234,7 @@ def _reused(g: pd.DataFrame, seq: str, level: float) -> list[Finding]:
                "divisions": sorted({str(d) for d in x["division"].dropna()})}
               for num, x in twice.groupby("number")]
     k, n = len(groups), int(g["number"].nunique())
-    lo, hi = _clopper_pearson(k, n, level)
+    lo, hi = clopper_pearson(k, n, level)
     shown = "; ".join(" = ".join(x["references"]) for x in groups[:SHOWN])
     return [Finding(
         test=TEST, unit=f"reused numbers, sequence {seq}", effect=k / n, lower=lo, upper=hi,

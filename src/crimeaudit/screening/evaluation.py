@@ -39,6 +39,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from crimeaudit.screening.labels import LabelledSet
 from crimeaudit.screening.model import RECIPES, ScreenModel
+from crimeaudit.uncertainty import wilson
 
 DEFAULT_FOLDS = 5
 DEFAULT_K = 50
@@ -64,19 +65,11 @@ def _auc(y: np.ndarray, p: np.ndarray, level: float) -> dict:
                  "interval", len(y))
 
 
-def _wilson(k: int, n: int, level: float) -> tuple[float, float]:
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
 def _precision_at_k(y, p, k, level) -> dict:
     k = int(min(k, len(y)))
     top = np.argsort(-p, kind="stable")[:k]
     hits = int(y[top].sum())
-    lo, hi = _wilson(hits, k, level)
+    lo, hi = wilson(hits, k, level)
     warn = [] if k >= 30 else [f"only {k} records in the top k"]
     return _stat(hits / k, math.sqrt(hits / k * (1 - hits / k) / k), lo, hi,
                  f"share of positives among the {k} highest out-of-fold probabilities; Wilson "
