@@ -127,6 +127,20 @@ def test_a_folder_of_files_needs_a_profile_and_is_read_with_it(tmp_path, monkeyp
     assert d["matched"] == 2 and d["outcome_changes"] == 1  # the ASB row is not a crime
 
 
+
+def test_reading_folders_does_not_ask_the_user_to_keep_a_throwaway_key(tmp_path, monkeypatch):
+    """The folders are read into temporary projects, deleted afterwards: their new pseudonym
+    keys are nobody's to keep, so the user is not told to back them up."""
+    monkeypatch.delenv("CRIMEAUDIT_PSEUDONYM_KEY", raising=False)
+    for name in ("old", "new"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "2020-01-city-of-london-street.csv").write_text(
+            HEADER + "\nid1,2020-01,City,City,,,On or near X,,,Burglary,Under investigation,\n")
+    res = CliRunner().invoke(app, ["releases", str(tmp_path / "old"), str(tmp_path / "new"),
+                                   "--profile", "police-uk-street"])
+    assert res.exit_code == 0, res.output
+    assert "matched" in res.output and "pseudonym key" not in res.output
+
 # -- the real City of London releases ---------------------------------------------------------
 
 needs_data = pytest.mark.skipif(not CITY.exists(), reason="public data not available")

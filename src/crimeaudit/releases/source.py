@@ -33,7 +33,7 @@ import pandas as pd
 
 from crimeaudit.errors import CrimeauditError
 from crimeaudit.ingestion.profile import COPY_MARK
-from crimeaudit.progress import Progress
+from crimeaudit.progress import Progress, resolve
 from crimeaudit.releases.compare import Release, month_of, release_from_frame
 
 #: The crimes column holding the published outcome text (added by the ingest profiles).
@@ -169,8 +169,19 @@ def read_release(path: str | Path, profile: str | Path | None = None, label: str
     files = files_of(path)
     with (tempfile.TemporaryDirectory(prefix="crimeaudit-release-") as tmp,
           Project.init(Path(tmp) / "release", name=label) as project):
-        ingest(project, profile, files, progress=progress)
+        ingest(project, profile, files, progress=_BarsOnly(resolve(progress)))
         return project_release(project, label)
+
+
+class _BarsOnly(Progress):
+    """The caller's progress bars without its notes: the throwaway project's notes (such as
+    "keep its new pseudonym key safe") are not the user's to act on."""
+
+    def __init__(self, inner: Progress):
+        self.inner = inner
+
+    def task(self, description: str, total: float | None = None):
+        return self.inner.task(description, total)
 
 
 __all__ = ["COLUMNS", "OUTCOME_TEXT", "ReleasesError", "crimes_release", "files_of",
