@@ -27,7 +27,10 @@ def ensure_env() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script may be run by an older python3
         sys.exit("crimeaudit needs Python 3.11 or newer")
     stamp = VENV / ".crimeaudit-installed"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    # CRIMEAUDIT_EXTRAS=spark also installs PySpark (CI does, to test the Spark engine).
+    extras = ",".join(["dev", *filter(None, os.environ.get("CRIMEAUDIT_EXTRAS", "").split(","))])
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                          + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == want:
         return
     if not (BIN / "python").exists():
@@ -37,7 +40,7 @@ def ensure_env() -> None:
           flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "install", "-e", f"{ROOT}[{extras}]"], check=True)
     stamp.write_text(want)
 
 

@@ -22,7 +22,9 @@ recorded with its error and the later stages of that size are skipped.
 
 writes ``benchmarks/results/national.md`` (``--out``); ``--work DIR`` keeps the simulated
 forces there for later runs; ``--forces K`` uses the K largest forces only (quick checks);
-``--src DIR`` runs another checkout's ``src`` (``git archive HEAD src | tar -x -C DIR``).
+``--src DIR`` runs another checkout's ``src`` (``git archive HEAD src | tar -x -C DIR``);
+``--engines duckdb pyspark`` runs the stages on each engine in turn (Spark in local mode), the
+peak memory then counting Spark's JVM (a child process) as well.
 """
 
 from __future__ import annotations
@@ -45,6 +47,31 @@ from pathlib import Path
 # One crimeaudit command in a fresh interpreter, its peak memory on stderr's last line, and the
 # stages a user runs (shared with bench_pipeline.py, which this script sits beside).
 from bench_pipeline import CHILD, stages
+
+# The same, counting the peak memory of the command's child processes too (Spark's JVM, which
+# py4j starts as a child): each process's high-water mark (VmHWM), read before the command
+# exits, summed with the command's own. For DuckDB (no children) it is the command's own.
+CHILD_TREE = CHILD.replace("sys.stderr.write(", """import os
+def _hwm(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+def _children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+_extra = sum(_hwm(c) for c in _children(os.getpid()))
+sys.stderr.write(""", 1).replace("ru_maxrss)", "ru_maxrss + _extra)", 1)
 
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
@@ -121,8 +148,8 @@ def use_src(src: Path) -> None:
 def run_stage(args: list[str]) -> tuple[float, float, str | None]:
     """(wall seconds, peak MiB, error or None) of one crimeaudit command."""
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True,
-                       env=child_env())
+    r = subprocess.run([sys.executable, "-c", CHILD_TREE, *args], capture_output=True,
+                       text=True, env=child_env())
     wall = time.perf_counter() - t
     kib = next((int(line.split()[1]) for line in reversed(r.stderr.splitlines())
                 if line.startswith("MAXRSS_KIB")), 0)
@@ -145,7 +172,15 @@ def baseline(work: Path, files: list[str]) -> tuple[float, float]:
     return float(secs), int(kib) / 1024
 
 
-def one_size(total: int, forces, work: Path, seed: int) -> dict:
+def engine_stages(project: Path, files: list[str], engine: str) -> list[tuple[str, list[str]]]:
+    """The stages a user runs, on a project created for ``engine``."""
+    out = stages(project, files)
+    if engine != "duckdb":
+        out[0] = ("init", [*out[0][1], "--engine", engine])
+    return out
+
+
+def one_size(total: int, forces, work: Path, seed: int, engine: str = "duckdb") -> dict:
     data = work / f"forces-{total}"
     t0 = time.perf_counter()
     folders = simulate_forces(total, forces, data, seed)
@@ -158,13 +193,14 @@ def one_size(total: int, forces, work: Path, seed: int) -> dict:
     base_s, base_mib = baseline(work, files)
     print(f"{total:,} incidents ({len(folders)} forces, {rows.get('crimes', 0):,} crimes): "
           f"plain DuckDB load {base_s:.1f} s, {base_mib:,.0f} MiB", flush=True)
-    project = work / f"project-{total}"
+    project = work / f"project-{engine}-{total}"
     shutil.rmtree(project, ignore_errors=True)
-    out: dict = {"incidents": rows.get("incidents", 0), "crimes": rows.get("crimes", 0),
+    out: dict = {"engine": engine,
+                 "incidents": rows.get("incidents", 0), "crimes": rows.get("crimes", 0),
                  "forces": len(folders), "baseline_s": base_s, "baseline_mib": base_mib,
                  "simulate_s": simulated, "stages": {}}
     failed = None
-    for name, args in stages(project, files):
+    for name, args in engine_stages(project, files, engine):
         if failed:
             out["stages"][name] = {"skipped": f"after {failed}"}
             continue
@@ -188,6 +224,15 @@ def exponent(points: list[tuple[float, float]]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else None
 
 
+def _engine(r: dict) -> str:
+    return r.get("engine", "duckdb")
+
+
+def _label(r: dict) -> str:
+    size = f"{r['incidents'] / 1e6:.1f}M"
+    return size if _engine(r) == "duckdb" else f"{size} {_engine(r)}"
+
+
 def write_markdown(results: list[dict], args, path: Path) -> str:
     names = [n for n, _ in stages(Path("p"), [])]
     load = subprocess.run(["cat", "/proc/loadavg"], capture_output=True, text=True).stdout
@@ -202,8 +247,8 @@ def write_markdown(results: list[dict], args, path: Path) -> str:
         "same Parquet files into a database file. Targets (issue #15): the whole pipeline "
         "after simulation within 10 minutes and under 8 GB peak at 20M incidents.",
         "",
-        "| stage | " + " | ".join(f"{r['incidents'] / 1e6:.1f}M time (s) | peak (MiB) | x load"
-                                   for r in results) + " | exponent |",
+        "| stage | " + " | ".join(f"{_label(r)} time (s) | peak (MiB) | x load"
+                                   for r in results) + f" | exponent ({_engine(results[0])}) |",
         "|---|" + "---:|---:|---:|" * len(results) + "---:|",
     ]
     for name in names + ["all stages"]:
@@ -224,7 +269,7 @@ def write_markdown(results: list[dict], args, path: Path) -> str:
             flag = " (failed)" if st.get("error") else ""
             cells += [f"{st['s']:.1f}{flag}", f"{st['mib']:,.0f}",
                       f"{st['s'] / r['baseline_s']:.1f}"]
-            if not st.get("error"):
+            if not st.get("error") and _engine(r) == _engine(results[0]):
                 points.append((r["incidents"], st["s"]))
         e = exponent(points)
         bold = "**" if name == "all stages" else ""
@@ -253,6 +298,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None,
                     help="keep the simulated forces here (reused by later runs)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "national.md")
+    ap.add_argument("--engines", nargs="+", default=["duckdb"], choices=["duckdb", "pyspark"],
+                    help="run the stages on each engine in turn (pyspark: local mode, "
+                         "CRIMEAUDIT_SPARK_MASTER to change it)")
     ap.add_argument("--src", type=Path, default=SRC,
                     help="the src folder to run (default: this checkout's)")
     a = ap.parse_args()
@@ -262,7 +310,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results = []
     for total in a.sizes:
-        results.append(one_size(total, forces, work, a.seed))
+        for engine in a.engines:
+            results.append(one_size(total, forces, work, a.seed, engine))
         (work / "national.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
         print(write_markdown(results, a, a.out), flush=True)
     if not a.work:

@@ -63,10 +63,13 @@ def test_run_log_records_input_hashes(tmp_path):
     assert entry["counts"] == {"read": 1}
 
 
-def test_an_engine_that_cannot_run_is_one_clear_line_naming_the_setting(tmp_path):
-    """``engine: pyspark`` was accepted and silently ran DuckDB; now it says so and how to fix."""
-    from crimeaudit.engine import EngineError
+def test_an_engine_that_cannot_run_is_one_clear_line_naming_the_setting(tmp_path, monkeypatch):
+    """``engine: pyspark`` on a machine without Java (or PySpark): one line saying so and how
+    to fix it, and no project written."""
+    from crimeaudit.engine import EngineError, pyspark
 
+    monkeypatch.setattr(pyspark, "_SESSION", None)
+    monkeypatch.setattr(pyspark, "spark_available", lambda: "Java is not installed")
     Project.init(tmp_path / "p").close()
     cfg = tmp_path / "p" / "project.yaml"
     cfg.write_text(cfg.read_text().replace("engine: duckdb", "engine: pyspark"))

@@ -115,7 +115,7 @@ def _postgres(project):
 def decisions_location(project) -> str:
     """Where the project's decisions are, for messages: the store file or the database."""
     ledger = _postgres(project)
-    return ledger.describe() if ledger else f"{project.path}/store.duckdb"
+    return ledger.describe() if ledger else str(project.engine.location)
 
 
 def _table(project, sample_id: str | None = None):
@@ -188,17 +188,24 @@ def _latest_ids(rows) -> dict[tuple, int]:
 
 _STORE_TAIL = (f"SELECT decision_id, row_hash FROM {DECISIONS_TABLE} "
                "ORDER BY decision_id DESC LIMIT 1")
-_STORE_LATEST = (f"SELECT sample_id, record_id, review, max(decision_id) FROM {DECISIONS_TABLE} "
-                 "WHERE list_contains(?, sample_id) GROUP BY sample_id, record_id, review")
+
+
+def _store_latest(sample_ids: list[str]) -> str:
+    """The highest decision id of each (sample, record, review) of ``sample_ids``, in SQL
+    that DuckDB and Spark both run (one ``?`` per sample).
+
+    >>> _store_latest(["s1", "s2"]).split("WHERE ")[1][:26]
+    'sample_id IN (?, ?) GROUP '
+    """
+    marks = ", ".join("?" * len(sample_ids))
+    return (f"SELECT sample_id, record_id, review, max(decision_id) FROM {DECISIONS_TABLE} "
+            f"WHERE sample_id IN ({marks}) GROUP BY sample_id, record_id, review")
 
 
 def _store_ready(eng) -> None:
     """Create the store's decisions table, or upgrade one from an earlier version, when needed:
     one catalogue query when it is ready (as on every append but the first)."""
-    have = {c for (c,) in eng.rows(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "AND table_schema = current_schema() AND table_catalog = current_database()",
-        (DECISIONS_TABLE,))}
+    have = set(eng.columns(DECISIONS_TABLE))
     if not have:
         eng.create_empty(DECISIONS_TABLE, DECISION_SCHEMA)
     elif any(f.name not in have for f in DECISION_SCHEMA):
@@ -237,7 +244,7 @@ def append_decision_rows(project, rows: pd.DataFrame, source: str, batch: str,
     # stored, whoever wrote last.
     with eng.transaction():
         last = eng.rows(_STORE_TAIL)
-        latest = _latest_ids(eng.rows(_STORE_LATEST, (sample_ids,)))
+        latest = _latest_ids(eng.rows(_store_latest(sample_ids), tuple(sample_ids)))
         table = _chained(out, latest, int(last[0][0]) if last else 0,
                          last[0][1] if last else None, source, batch)
         eng.insert_rows(DECISIONS_TABLE, table)

@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         frame: str = typer.Option("incidents", help="incidents or cancellations."),
         start: str = typer.Option(None, help="Audit period start (YYYY-MM-DD)."),
         end: str = typer.Option(None, help="Audit period end (YYYY-MM-DD)."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Draw a seeded audit sample and store it in the project."""
         from crimeaudit.audit import SampleDesign, draw_sample
@@ -75,7 +76,12 @@ def register(app: typer.Typer) -> None:
                 expected_rate=expected_rate, size_column=size_column, frame=frame,
                 period_start=_date(start), period_end=_date(end),
             )
-            s = draw_sample(p, d, progress=progress())
+            s = draw_sample(p, d, progress=None if json_out else progress())
+            if json_out:
+                print_json({"sample_id": s.sample_id, "design": d.to_dict(), "drawn": len(s),
+                            "frame_size": s.frame_size, "population": s.population,
+                            "allocation": s.allocation})
+                return
             console.print(s.summary())
             if design == "stratified":
                 t = Table("stratum", "N", "n")
@@ -222,19 +228,24 @@ def register(app: typer.Typer) -> None:
             0.0, help="Share of records reviewed again, blind, by a second auditor (with the "
                       "same error rate); disagreements are adjudicated. 0.1 = a 10% double "
                       "review."),
+        json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Decide every sampled record from the simulated ground truth."""
-        from crimeaudit.audit import oracle_review
+        from crimeaudit.audit import latest_decisions, oracle_review
 
         with open_project(directory) as p:
-            r = oracle_review(p, sample_id, error_rate, seed, progress=progress(),
+            r = oracle_review(p, sample_id, error_rate, seed,
+                              progress=None if json_out else progress(),
                               second_share=second_share)
+            second = latest_decisions(p, r.sample_id, review="second") if second_share else ()
+            adjudicated = (latest_decisions(p, r.sample_id, review="adjudication")
+                           if second_share else ())
+            if json_out:
+                print_json({**dataclasses.asdict(r), "error_rate": error_rate,
+                            "second_reviews": len(second), "adjudicated": len(adjudicated)})
+                return
             console.print(r.summary())
             if second_share:
-                from crimeaudit.audit import latest_decisions
-
-                second = latest_decisions(p, r.sample_id, review="second")
-                adjudicated = latest_decisions(p, r.sample_id, review="adjudication")
                 console.print(f"blind second review of {len(second)} records (every finding "
                               f"and {100 * second_share:g}% of the others); "
                               f"{len(adjudicated)} disagreements adjudicated")

@@ -1,9 +1,9 @@
 """The one interface to the table engines (Ibis backends).
 
 Every stage reads and writes full-size tables through an :class:`Engine`, never through a
-backend directly, so the same stage code can run on the embedded DuckDB store (the default) and,
-later, on PySpark when a national dataset outgrows one machine. The project's ``engine``
-setting picks the engine through :func:`connect`.
+backend directly, so the same stage code runs on the embedded DuckDB store (the default) and on
+PySpark (:mod:`crimeaudit.engine.pyspark`) when a national dataset outgrows one machine. The
+project's ``engine`` setting picks the engine through :func:`connect`.
 
 >>> eng = Engine.duckdb(":memory:")
 >>> import pyarrow as pa
@@ -31,8 +31,9 @@ def connect(name: str, path: str | Path) -> Engine:
     if name == "duckdb":
         return DuckDBEngine.connect(path)
     if name == "pyspark":
-        raise EngineError("engine: pyspark (project.yaml) is not available yet: this version of "
-                          "crimeaudit runs on DuckDB only; set engine: duckdb")
+        from crimeaudit.engine.pyspark import PySparkEngine  # (imports pyspark only if used)
+
+        return PySparkEngine.connect(path)
     raise EngineError(f"engine: {name} (project.yaml) is not an engine crimeaudit knows; "
                       f"set engine: duckdb")
 

@@ -156,8 +156,10 @@ class Engine(abc.ABC):
     # engine package imports them all), so this module needs none of them.
     _by_name: ClassVar[dict[str, type[Engine]]] = {}
 
-    def __init__(self, backend: Any):
+    def __init__(self, backend: Any, location: str = ""):
         self._backend = backend
+        #: Where the store is, as a user would find it (a file or folder; empty in memory).
+        self.location = location
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -229,6 +231,59 @@ class Engine(abc.ABC):
 
     def drop(self, name: str) -> None:
         self._backend.drop_table(name, force=True)
+
+    def columns(self, name: str) -> list[str]:
+        """The column names of table ``name`` (none if it is absent).
+
+        >>> eng = Engine.duckdb()
+        >>> eng.write("t", pa.table({"a": [1], "b": ["x"]}))
+        >>> eng.columns("t"), eng.columns("u")
+        (['a', 'b'], [])
+        """
+        return list(self._backend.table(name).columns) if self.has_table(name) else []
+
+    def replace_rows(self, name: str, key: str, remove: pa.Table | ir.Table | None = None,
+                     add: pa.Table | None = None) -> None:
+        """Remove the rows of ``name`` whose ``key`` is among ``remove``'s ``key`` column, then
+        append ``add`` (columns matched by name, cast to the table's types): the set-wise
+        DELETE-then-INSERT of engines that cannot update a table in place.
+
+        >>> eng = Engine.duckdb()
+        >>> eng.write("t", pa.table({"k": ["a", "b", "c"], "v": [1, 2, 3]}))
+        >>> eng.replace_rows("t", "k", pa.table({"k": ["b"]}), pa.table({"v": [9], "k": ["b"]}))
+        >>> sorted(eng.to_pyarrow(eng.table("t")).to_pylist(), key=lambda r: r["k"])[1]
+        {'k': 'b', 'v': 9}
+        >>> eng.create_empty("r", pa.schema([pa.field("k", pa.string(), nullable=False)]))
+        >>> eng.replace_rows("r", "k", pa.table({"k": ["x"]}), pa.table({"k": ["x"]}))
+        >>> eng.count("r")
+        1
+        """
+        t = self.table(name)
+        # (both sides nullable: a table made from a schema with required columns would not
+        # union with in-memory rows otherwise)
+        nullable = ibis.schema({c: d.copy(nullable=True) for c, d in t.schema().items()})
+        keep = t.cast(nullable)
+        if remove is not None:
+            ids = remove if isinstance(remove, ir.Table) else self.memtable(remove)
+            keep = keep.anti_join(ids.select(key).distinct(), key)
+        if add is not None and add.num_rows:
+            extra = self.memtable(add).select(*t.columns).cast(nullable)
+            keep = keep.union(extra, distinct=False)
+        elif remove is None:
+            return
+        self.write(name, keep)
+
+    def delete_rows(self, name: str, where: Callable[[ir.Table], ir.BooleanValue]) -> None:
+        """Remove the rows of ``name`` for which ``where(table)`` is true (NULL keeps a row).
+
+        >>> eng = Engine.duckdb()
+        >>> eng.write("t", pa.table({"k": ["a", "b", None]}))
+        >>> eng.delete_rows("t", lambda t: t.k == "a")
+        >>> eng.count("t")
+        2
+        """
+        t = self.table(name)
+        self.write(name, t.filter(~where(t).fill_null(False)))
 
     def read_parquet(self, path: str | Path, **kwargs: Any) -> ir.Table:
         return self._backend.read_parquet(str(path), **kwargs)

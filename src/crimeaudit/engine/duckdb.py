@@ -51,7 +51,7 @@ class DuckDBEngine(Engine):
         # DuckDB draws its own progress bar on standard output for queries over 2 s, even when
         # output is piped, which would corrupt `--json` output; crimeaudit shows its own.
         backend.con.execute("SET enable_progress_bar = false")
-        return cls(backend)
+        return cls(backend, "" if str(path) == ":memory:" else str(path))
 
     @property
     def _con(self) -> Any:
@@ -130,6 +130,19 @@ class DuckDBEngine(Engine):
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND "
             "table_catalog IN (current_database(), 'temp') AND table_schema = current_schema()",
             [name]).fetchone()[0])
+
+    def columns(self, name: str) -> list[str]:
+        """One catalogue query (a decision append asks it each time).
+
+        >>> eng = DuckDBEngine.connect()
+        >>> _ = eng.rows("CREATE TABLE t (x INT, y TEXT)")
+        >>> eng.columns("t"), eng.columns("u")
+        (['x', 'y'], [])
+        """
+        return [c for (c,) in self._con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND "
+            "table_schema = current_schema() AND table_catalog IN (current_database(), 'temp') "
+            "ORDER BY ordinal_position", [name]).fetchall()]
 
     def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         """

@@ -270,6 +270,13 @@ class DuckDBFileLoader(FileLoader):
                     f"FROM {source} s JOIN __ca_copies c ON c.__ca_cprn = s.__rn")
         return "__ca_srccp"
 
+    def _before_key_checks(self, table: str, update: bool, refs: bool) -> None:
+        """Called once ``__ca_stage`` holds the keys of the rows a target writes straight into
+        ``table`` (an update, or a table that is not versioned), before the key checks read
+        ``table`` (and ``incidents`` if ``refs``). Nothing to do here, where they are the
+        store's own tables; a loader that works on a copy of part of the store
+        (:mod:`crimeaudit.engine.scratch_ingest`) copies in the rows those keys name."""
+
     def load(self, src: SourceFile, path: Path, targets: list[Target],
              personal: set[str]) -> LoadedFile:
         """Load one file; ``personal``: the columns pseudonymised as the file is read (the
@@ -316,8 +323,6 @@ class DuckDBFileLoader(FileLoader):
             # error), and a crime may point at an incident a later file brings.
             dest = (table.name if update or table.name not in versions.VERSIONED
                     else versions.stage(con, table.name))
-            has_rows = dest == table.name and con.execute(
-                f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}").fetchone()[0]
             refs = (self.profile.check_incident_refs and table.name == "crimes"
                     and dest == table.name)
             names = [c for c in table.column_names if not update or c in target.columns]
@@ -335,6 +340,10 @@ class DuckDBFileLoader(FileLoader):
                 keep = list(dict.fromkeys([*table.key, *(["incident_id"] if refs else [])]))
                 con.execute("CREATE TEMP TABLE __ca_stage AS "
                             + builder.check_select(source, keep))
+            if dest == table.name:
+                self._before_key_checks(table.name, update, refs)
+            has_rows = dest == table.name and con.execute(
+                f"SELECT count(*) > 0 FROM {q.quote_ident(table.name)}").fetchone()[0]
             for sql in q.key_checks(table.name, table.key, bool(has_rows), refs, update):
                 con.execute(sql)
             staged, loaded, excluded = con.execute(

@@ -49,6 +49,7 @@ from crimeaudit.store.files import append_text, describe, safe_folder, write_tex
 
 CONFIG_FILE = "project.yaml"
 STORE_FILE = "store.duckdb"
+SPARK_STORE = "store.spark"  # the PySpark engine's store: a folder (engine/pyspark.py)
 RUN_LOG = "runs.jsonl"
 #: Where an ingest of an earlier version copied a Windows-1252 file, in clear, as UTF-8; a
 #: killed ingest left it behind. Removed whenever a command opens the project.
@@ -407,7 +408,7 @@ def _connect_store(engine: str, path: Path) -> Engine:
     DuckDB reports a damaged or foreign file, a full or read-only disk, as a multi-line
     ``IOException``; a user needs to know which file and what to do.
     """
-    store = path / STORE_FILE
+    store = path / (SPARK_STORE if engine == "pyspark" else STORE_FILE)
     try:
         return connect(engine, store)
     except CrimeauditError:
