@@ -66,12 +66,21 @@ def test_without_disagreement_the_correction_changes_nothing():
     z = np.maximum(y, rng.random(500) < 0.45)
     strata = np.where(rng.random(500) < 0.5, "a", "b")
     checked = rng.random(500) < 0.2
-    res = two_phase_ratio(y, z, y, z, checked, strata=strata, population={"a": 9000, "b": 4000})
+    # Without the allowance for rare disagreements (pseudo=0): exactly the uncorrected figure.
+    res = two_phase_ratio(y, z, y, z, checked, strata=strata, population={"a": 9000, "b": 4000},
+                          pseudo=0)
     from crimeaudit.audit.estimators import stratified_ratio
 
     plain = stratified_ratio(y, z, strata, {"a": 9000, "b": 4000})
     assert res.estimate == pytest.approx(plain.estimate)
     assert res.se == pytest.approx(plain.se) and res.extra["corrected_records"] == 0
+    # With it (the default) the point is the same; no disagreement among ~100 double-reviewed
+    # records does not show that the auditor never errs, so the variance allows for half a
+    # disagreement (tests/test_misclassification.py).
+    dflt = two_phase_ratio(y, z, y, z, checked, strata=strata,
+                           population={"a": 9000, "b": 4000})
+    assert dflt.estimate == res.estimate and dflt.se > res.se
+    assert dflt.extra["disagreements_sampled"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +190,50 @@ def test_the_report_states_the_oracle_error_rate_and_the_agreement(force, tmp_pa
         html = render(collect(proj))
     assert "No double review was done" in html
     assert "deliberate error rate of 0.0%" in html
+
+
+def test_a_correction_resting_on_few_disagreements_says_so_everywhere(force, tmp_path):
+    """A 2% auditor and a 10% double review: the corrected timeliness and classification rest
+    on a handful of disagreements; each says how many (estimate, --json, terminal), exactly
+    where k < 10. (The corrected recording rate keeps its plain interval, which the pipeline
+    benchmark measured to hold: no such warning, and not the rare-disagreement method.)"""
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from crimeaudit.audit import draw_sample, oracle_review
+    from crimeaudit.audit.misclassification import RARE_DISAGREEMENTS
+    from crimeaudit.cli import app
+    from crimeaudit.store.project import Project
+
+    d = tmp_path / "rare"
+    shutil.copytree(force, d)
+    with Project.open(d) as proj:
+        s = draw_sample(proj, kind="srs", size=600, seed=11)
+        oracle_review(proj, s.sample_id, error_rate=0.02, seed=4, second_share=0.1)
+    runner = CliRunner()
+    out = runner.invoke(app, ["estimate", str(d), "--json"])
+    assert out.exit_code == 0, out.output
+    adjusted = [e for e in json.loads(out.output)["estimates"]
+                if e["measure"].endswith("_adjusted")]
+    assert adjusted
+    warned = []
+    for e in adjusted:
+        k, m = e["extra"]["disagreements_sampled"], e["extra"]["double_reviewed_sampled"]
+        text = (f"the correction for auditor error rests on {k} disagreement"
+                f"{'' if k == 1 else 's'} among {m} double-reviewed records")
+        has = any(w.startswith(text) for w in e["warnings"])
+        rare = e["measure"] in ("timeliness_adjusted", "classification_accuracy_adjusted")
+        assert has == (rare and m > 0 and k < RARE_DISAGREEMENTS), (
+            e["measure"], k, m, e["warnings"])
+        if not rare:
+            assert "few disagreements" not in e["method"]
+        if has:
+            warned.append(e["measure"])
+            assert "few disagreements" in e["method"]
+    assert "timeliness_adjusted" in warned
+    terminal = runner.invoke(app, ["estimate", str(d)])
+    assert terminal.exit_code == 0, terminal.output
+    assert "timeliness_adjusted (all): the correction for auditor error rests on" in " ".join(
+        terminal.output.split())
