@@ -71,7 +71,10 @@ def _children(pid):
                 pass
     return out
 _extra = sum(_hwm(c) for c in _children(os.getpid()))
-sys.stderr.write(""", 1).replace("ru_maxrss)", "ru_maxrss + _extra)", 1)
+sys.stderr.write(""", 1).replace("% resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+                                "% (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + _extra))",
+                                1)
+assert "_extra))" in CHILD_TREE
 
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"

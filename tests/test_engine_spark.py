@@ -219,3 +219,19 @@ def test_real_public_files_load_the_same_on_both_engines(tmp_path, monkeypatch):
                            _table(proj, "ingest_exclusions", ("time", "file")))
     assert results["duckdb"][1], "the street file loads crimes"
     assert _difference(results["duckdb"], results["pyspark"]) is None
+
+
+def test_many_appends_are_compacted_when_the_command_ends(tmp_path):
+    """An ingest of many files appends a folder per file; the end of the command rewrites a
+    table of more than MAX_PARTS folders as one, with every row kept."""
+    from crimeaudit.engine.pyspark import MAX_PARTS, PySparkEngine
+
+    eng = PySparkEngine.connect(tmp_path / "store.spark")
+    with eng.transaction():
+        for i in range(MAX_PARTS + 4):
+            eng.write("t", pa.table({"k": [f"r{i}"]}), mode="append")
+        assert len(eng._catalog.tables["t"]["parts"]) == MAX_PARTS + 4
+    assert len(eng._catalog.tables["t"]["parts"]) == 1
+    assert eng.count("t") == MAX_PARTS + 4
+    assert len(list((tmp_path / "store.spark" / "tables" / "t").iterdir())) == 1
+    eng.close()

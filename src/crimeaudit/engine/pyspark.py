@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 CATALOG = "catalog.json"
 TABLES_DIR = "tables"
+#: Folders a table may have before the end of a command rewrites it as one.
+MAX_PARTS = 16
 
 
 def spark_available() -> str | None:
@@ -237,10 +239,28 @@ class PySparkEngine(Engine):
             self._commit()
 
     def _commit(self) -> None:
+        try:
+            self._compact()
+        except BaseException:
+            self._rollback()
+            raise
         self._catalog.commit()
         for part in self._superseded:
             shutil.rmtree(self.root / part, ignore_errors=True)
         self._written, self._superseded = [], []
+
+    def _compact(self) -> None:
+        """Rewrite a table that appends have left in more than :data:`MAX_PARTS` folders as
+        one (an ingest of many files appends a folder per file to each record table, and
+        every read lists them all)."""
+        for name, entry in self._catalog.tables.items():
+            if len(entry["parts"]) > MAX_PARTS:
+                part = f"{TABLES_DIR}/{name}/{uuid.uuid4().hex}"
+                self._frame(name).write.mode("overwrite").parquet(str(self.root / part))
+                self._superseded.extend(entry["parts"])
+                entry["parts"] = [part]
+                self._written.append(part)
+                self._register(name)
 
     @contextmanager
     def transaction(self) -> Iterator[PySparkEngine]:

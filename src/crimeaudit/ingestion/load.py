@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,8 +36,20 @@ from crimeaudit.model.schema import TABLES, VERSIONED
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb, remove_stale_temporaries
 
-# The engine's share of the 3 GiB an ingest may use: beyond it, temp tables spill to disk.
-MEMORY_LIMIT_BYTES = 2 << 30
+
+def _memory_limit() -> int:
+    """The engine's memory while it ingests: a quarter of the machine's memory, between 2 and
+    6 GiB; beyond it, temp tables spill to disk. (A national year of 20M incidents ingested
+    in one command, 215 files in one transaction, ran out of memory at 2 GiB: see
+    benchmarks/results/national.md.)"""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return max(2 << 30, min(6 << 30, total // 4))
+
+
+MEMORY_LIMIT_BYTES = _memory_limit()
 
 # Where earlier versions kept a UTF-8 copy of each Windows-1252 input (with every personal
 # value in clear): removed at the start of every ingest, whatever killed the one that made it.
