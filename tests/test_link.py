@@ -31,6 +31,20 @@ def test_probabilistic_links_recover_lost_references(force):
     assert links.match_probability.between(0.9, 1).all()
 
 
+def test_splinks_working_tables_leave_no_file_and_a_stale_one_is_replaced(force):
+    """Splink works in a scratch database file beside the store (so a national year's tables
+    can spill under the memory cap); it is gone after the link, and one a killed link left
+    behind (here: garbage) does not stop the next."""
+    scratch = force / "store.duckdb.splink"
+    scratch.write_bytes(b"not a database: left by a killed link")
+    with Project.open(force) as p:
+        before = set(p.engine.list_tables())
+        counts = link(p)
+        assert set(p.engine.list_tables()) - before <= {"links", "link_runs"}
+    assert counts["probabilistic"] > 0
+    assert not scratch.exists() and not (force / "store.duckdb.splink.wal").exists()
+
+
 def test_bad_threshold_is_a_clear_error(force):
     with Project.open(force) as p, pytest.raises(LinkError, match="between 0 and 1"):
         link(p, LinkSettings(threshold=1.5))

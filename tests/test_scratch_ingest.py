@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,7 +35,7 @@ from crimeaudit.store.project import Project
 
 KEY = "test-key-0123456789"
 FIX = Path(__file__).parent / "fixtures" / "ingest"
-SHARED = Path("/work/shared/data")
+SHARED = Path(os.environ.get("CRIMEAUDIT_PUBLIC_DATA", "/work/shared/data"))
 #: Every table an ingest writes, with the columns that hold the time of the command.
 COMPARED = {"incidents": (), "crimes": (), "classification_changes": (), "counts": (),
             "record_sightings": (), "incident_versions": (), "crime_versions": (),

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crimeaudit.engine.base import Engine, EngineError, FileLoader, LoadedFile, RecordVersions
+from crimeaudit.engine.base import (
+    WORK_MEMORY,
+    Engine,
+    EngineError,
+    FileLoader,
+    LoadedFile,
+    RecordVersions,
+)
 from crimeaudit.engine.duckdb import DuckDBEngine
 
 
@@ -38,5 +45,5 @@ def connect(name: str, path: str | Path) -> Engine:
                       f"set engine: duckdb")
 
 
-__all__ = ["DuckDBEngine", "Engine", "EngineError", "FileLoader", "LoadedFile", "RecordVersions",
-           "connect"]
+__all__ = ["WORK_MEMORY", "DuckDBEngine", "Engine", "EngineError", "FileLoader", "LoadedFile",
+           "RecordVersions", "connect"]

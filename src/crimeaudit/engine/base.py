@@ -35,6 +35,23 @@ if TYPE_CHECKING:
 _MEMTABLE = re.compile(r"ibis_\w+_memtable_")  # the names Ibis gives ibis.memtable data
 
 
+def _work_memory() -> int:
+    """The engine's memory for a stage's heavy work (ingest, linkage): a quarter of the
+    machine's, between 2 and 6 GiB; beyond it the engine spills to disk. (A national year of
+    20M incidents ran out at 2 GiB in one ingest, and linkage took 17.5 GB with DuckDB's
+    default of 80% of the machine: benchmarks/results/national.md.)"""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return max(2 << 30, min(6 << 30, total // 4))
+
+
+WORK_MEMORY = _work_memory()
+
+
 class EngineError(CrimeauditError, RuntimeError):
     """An engine could not be reached or does not support what was asked."""
 
@@ -370,4 +387,4 @@ class Engine(abc.ABC):
         self.close()
 
 
-__all__ = ["Engine", "EngineError", "FileLoader", "LoadedFile", "RecordVersions"]
+__all__ = ["WORK_MEMORY", "Engine", "EngineError", "FileLoader", "LoadedFile", "RecordVersions"]

@@ -87,13 +87,20 @@ class DuckDBEngine(Engine):
 
     @contextmanager
     def splink_api(self) -> Iterator[DuckDBAPI]:
-        """Splink on the store's own DuckDB, in a cursor whose default database is an in-memory
-        scratch database: Splink reads its inputs there without a copy through Python, and its
-        working tables never land in (or grow) the store file. Detached on exit."""
+        """Splink on the store's own DuckDB, in a cursor whose default database is a scratch
+        database: Splink reads its inputs there without a copy through Python, and its working
+        tables never land in (or grow) the store file. The scratch is a file beside the store
+        (``store.duckdb.splink``), so its tables can leave memory under the memory cap (a
+        national year's unlinked incidents do not fit in it), and it is removed on exit (and
+        before use, if a killed command left one); for a store in memory, it is in memory."""
         from splink import DuckDBAPI  # (imported when linking: it takes a second to import)
 
         con = self._con
-        con.execute(f"ATTACH ':memory:' AS {SPLINK_SCRATCH}")
+        scratch = Path(f"{self.location}.splink") if self.location else None
+        if scratch is not None:
+            _remove_files(scratch)
+        where = str(scratch).replace("'", "''") if scratch is not None else ":memory:"
+        con.execute(f"ATTACH '{where}' AS {SPLINK_SCRATCH}")
         cursor = con.cursor()
         try:
             cursor.execute(f"USE {SPLINK_SCRATCH}")
@@ -101,6 +108,8 @@ class DuckDBEngine(Engine):
         finally:
             cursor.close()
             con.execute(f"DETACH {SPLINK_SCRATCH}")
+            if scratch is not None:
+                _remove_files(scratch)
 
     def splink_input(self, api: DuckDBAPI, name: str,
                      expr: ir.Table) -> tuple[SplinkDataFrame, int]:
@@ -167,6 +176,12 @@ class DuckDBEngine(Engine):
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{view}"')
         finally:
             con.unregister(view)
+
+
+def _remove_files(db: Path) -> None:
+    """A DuckDB database file and its write-ahead log."""
+    for f in (db, Path(f"{db}.wal")):
+        f.unlink(missing_ok=True)
 
 
 __all__ = ["DuckDBEngine", "SPLINK_SCRATCH"]

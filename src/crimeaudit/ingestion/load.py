@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from crimeaudit.engine import FileLoader, LoadedFile
+from crimeaudit.engine import WORK_MEMORY, FileLoader, LoadedFile
 from crimeaudit.ingestion.errors import IngestError
 from crimeaudit.ingestion.profile import ColumnSpec, Plausible, Profile, Target, load_profile
 from crimeaudit.ingestion.pseudonym import PseudonymKey, project_key, sql_expression
@@ -36,20 +35,8 @@ from crimeaudit.model.schema import TABLES, VERSIONED
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb, remove_stale_temporaries
 
-
-def _memory_limit() -> int:
-    """The engine's memory while it ingests: a quarter of the machine's memory, between 2 and
-    6 GiB; beyond it, temp tables spill to disk. (A national year of 20M incidents ingested
-    in one command, 215 files in one transaction, ran out of memory at 2 GiB: see
-    benchmarks/results/national.md.)"""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 << 30
-    return max(2 << 30, min(6 << 30, total // 4))
-
-
-MEMORY_LIMIT_BYTES = _memory_limit()
+# The engine's memory while it ingests (beyond it, temp tables spill to disk).
+MEMORY_LIMIT_BYTES = WORK_MEMORY
 
 # Where earlier versions kept a UTF-8 copy of each Windows-1252 input (with every personal
 # value in clear): removed at the start of every ingest, whatever killed the one that made it.
