@@ -8,9 +8,7 @@ can read the store it writes.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -39,7 +37,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("chromium not installed (apt-get install -y chromium)", allow_module_level=True)
 
 import uvicorn  # noqa: E402
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from crimeaudit.web import Workbench  # noqa: E402
 from crimeaudit.web.app import create_app, token_hash  # noqa: E402
@@ -117,11 +114,14 @@ class Person:
     def focused(self, expected: str) -> str:
         """The focused field's name, once it is ``expected`` or after 5 s: the browser applies
         ``autofocus`` and the page's own focus moves after load, so a loaded machine may need a
-        moment (the assertion on the answer stays exact)."""
+        moment (the assertion on the answer stays exact). Polled from here with ``evaluate``:
+        ``wait_for_function`` compiles its predicate in the page, which the workbench's
+        Content-Security-Policy (no unsafe-eval) refuses."""
         js = "document.activeElement && (document.activeElement.name || document.activeElement.id)"
-        with contextlib.suppress(PlaywrightTimeout):
-            self.page.wait_for_function(f"({js}) === {json.dumps(expected)}", timeout=5000)
-        return self.page.evaluate(js)
+        deadline = time.monotonic() + 5
+        while (name := self.page.evaluate(js)) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return name
 
 
 def test_lead_and_two_auditors_review_a_sample_in_chromium(served, browser, tmp_path):
