@@ -52,6 +52,20 @@ def _work_memory() -> int:
 WORK_MEMORY = _work_memory()
 
 
+def naive_timestamps(table: pa.Table) -> pa.Table:
+    """``table`` with timestamps that carry a time zone as the store's naive (UTC) ones: what
+    an engine hands back (Spark's Arrow, for one) in the store's own types.
+
+    >>> t = pa.table({"t": pa.array([0], pa.timestamp("us", tz="UTC")), "x": [1]})
+    >>> naive_timestamps(t).schema.field("t").type
+    TimestampType(timestamp[us])
+    """
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
+    return table
+
+
 class EngineError(CrimeauditError, RuntimeError):
     """An engine could not be reached or does not support what was asked."""
 

@@ -36,7 +36,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from crimeaudit.engine.base import Engine, EngineError
+from crimeaudit.engine.base import Engine, EngineError, naive_timestamps
 
 if TYPE_CHECKING:
     from splink.internals.splink_dataframe import SplinkDataFrame
@@ -376,7 +376,9 @@ class PySparkEngine(Engine):
         """The rows of ``expr`` through Arrow (not pandas): the store's naive timestamps stay
         naive and strings stay strings."""
         table = self._spark_frame(expr).toArrow()
-        return _naive(table).cast(expr.schema().to_pyarrow()) if table.num_columns else table
+        if not table.num_columns:
+            return table
+        return naive_timestamps(table).cast(expr.schema().to_pyarrow())
 
     def to_pyarrow_batches(self, expr: ir.Table, chunk_size: int = 100_000) -> pa.RecordBatchReader:
         """The rows of ``expr`` as Arrow batches. (Spark hands the driver the whole result:
@@ -472,13 +474,6 @@ def _spark_ready(table: pa.Table) -> pa.Table:
         fields.append(pa.field(f.name, t))
     schema = pa.schema(fields)
     return table if schema == table.schema else table.cast(schema)
-
-
-def _naive(table: pa.Table) -> pa.Table:
-    """Timestamps with a zone (UTC: the session's) as the store's naive ones."""
-    fields = [pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type)
-              and f.type.tz is not None else f for f in table.schema]
-    return table.cast(pa.schema(fields))
 
 
 __all__ = ["PySparkEngine", "spark_available", "spark_session"]

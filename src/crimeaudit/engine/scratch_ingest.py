@@ -53,7 +53,15 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from crimeaudit.engine.base import Engine, EngineError, FileLoader, LoadedFile, RecordVersions
+from crimeaudit.engine.base import (
+    WORK_MEMORY,
+    Engine,
+    EngineError,
+    FileLoader,
+    LoadedFile,
+    RecordVersions,
+    naive_timestamps,
+)
 from crimeaudit.engine.duckdb import DuckDBEngine
 from crimeaudit.engine.duckdb_ingest import literal, quote_ident
 from crimeaudit.engine.duckdb_loader import DuckDBFileLoader
@@ -75,18 +83,6 @@ _NO_TIME_SQL = "TIMESTAMP '0001-01-01 00:00:00'"
 #: stage writes those to the store itself).
 _SCRATCH_TABLES = (*TABLES.values(), *VERSIONED.values(), RECORD_SIGHTINGS)
 _SCHEMAS = {t.name: t for t in (*_SCRATCH_TABLES, RECORD_STATE)}
-#: The scratch's memory while it reads a file (the DuckDB ingest's cap on the store's own
-#: DuckDB, ingestion.load.MEMORY_LIMIT_BYTES); beyond it DuckDB spills to its temp directory.
-MEMORY_LIMIT_BYTES = 2 << 30
-
-
-def _naive(data: pa.Table) -> pa.Table:
-    """Timestamps with a time zone (a store may hand them so) as plain UTC timestamps, as the
-    DuckDB ingest's tables hold them."""
-    for i, f in enumerate(data.schema):
-        if pa.types.is_timestamp(f.type) and f.type.tz is not None:
-            data = data.set_column(i, f.name, data.column(i).cast(pa.timestamp(f.type.unit)))
-    return data
 
 
 class Scratch:
@@ -171,7 +167,7 @@ class Scratch:
         rows = store.to_pyarrow(store.table(name).semi_join(store.memtable(fresh), keys))
         if not rows.num_rows:
             return
-        rows = _naive(rows.select(self._columns(name)))
+        rows = naive_timestamps(rows.select(self._columns(name)))
         con.register(view, rows)
         try:
             for into in (quote_ident(name), orig):
@@ -492,7 +488,7 @@ class ScratchFileLoader(FileLoader):
         sc = self.scratch
         sc.reset()
         self.inner.direct = {}
-        with sc.engine.memory_cap(MEMORY_LIMIT_BYTES):
+        with sc.engine.memory_cap(WORK_MEMORY):
             out = self.inner.load(src, path, targets, personal)
         if any(n != out.tables.get(t) for t, n in out.written.items()):
             return out  # (the ingest stage reports it, and nothing is merged)

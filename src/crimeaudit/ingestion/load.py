@@ -35,9 +35,6 @@ from crimeaudit.model.schema import TABLES, VERSIONED
 from crimeaudit.progress import Progress, resolve
 from crimeaudit.store.project import project_verb, remove_stale_temporaries
 
-# The engine's memory while it ingests (beyond it, temp tables spill to disk).
-MEMORY_LIMIT_BYTES = WORK_MEMORY
-
 # Where earlier versions kept a UTF-8 copy of each Windows-1252 input (with every personal
 # value in clear): removed at the start of every ingest, whatever killed the one that made it.
 
@@ -344,7 +341,7 @@ def ingest(project: Any, profile: str | Path | Profile, files: list[str | Path],
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report = IngestReport(prof.name, [], key.origin, key.created)
     engine = project.engine
-    with engine.memory_cap(MEMORY_LIMIT_BYTES), engine.transaction():
+    with engine.memory_cap(WORK_MEMORY), engine.transaction():
         ensure_tables(engine)
         loader = _FileIngest(project, prof, key.key, now, _as_of(as_of))
         done = engine.table(FILES_TABLE)
