@@ -564,6 +564,9 @@ def main() -> None:
     ap.add_argument("--by", default="strand+division", choices=("strand+division", "none"),
                     help="domains estimated in each replicate: every strand and division "
                          "(default), or the overall figures only (several times faster)")
+    ap.add_argument("--merge-shortfalls", action="store_true",
+                    help="update coverage_shortfalls.csv instead of replacing it: figures this "
+                         "run measured take this run's verdict, the others keep theirs")
     ap.add_argument("--render", action="store_true",
                     help="run nothing: write the markdown and coverage_shortfalls.csv from "
                          "the label's jsonl")
@@ -736,7 +739,7 @@ def shortfall_rows(lines: list[dict]) -> list[dict]:
     review can show."""
     out = []
     for r in lines:
-        if r["measure"] == "plan" or (r["error"] and not r["measure"].endswith("_adjusted")):
+        if not _eligible(r):
             continue
         m = int(r.get("reps_unwarned") or 0)
         if m < 100:
@@ -767,15 +770,46 @@ def _fmt(r: dict, flagged: set) -> str:
             f"{100 * r['warned']:.0f}% | {unw} | {'yes' if key in flagged else ''} |")
 
 
+def _eligible(r: dict) -> bool:
+    """Whether a row can put a figure in the shipped list (see :func:`shortfall_rows`)."""
+    return r["measure"] != "plan" and (not r["error"] or r["measure"].endswith("_adjusted"))
+
+
+def merged_shortfalls(lines: list[dict], shipped: list[dict]) -> list[dict]:
+    """The shipped list after this run: rows of ``shipped`` (the list as it was) whose figure
+    (measure, design, n, scope, scenario) this run measured again are replaced by this run's
+    verdict (kept if still short, dropped if not); rows it did not measure stay; this run's new
+    shortfalls are added.
+
+    >>> old = [{"measure": "recording_rate", "design": "neyman", "n": 1500, "scope": "other",
+    ...         "scenario": "national-2014"}, {"measure": "timeliness", "design": "pps",
+    ...         "n": 1500, "scope": "all", "scenario": "kent-2013"}]
+    >>> new = [{"measure": "recording_rate", "design": "neyman", "n": 1500, "scope": "other",
+    ...         "scenario": "national-2014", "error": 0, "reps_unwarned": 900,
+    ...         "coverage_unwarned": 0.95}]
+    >>> [r["measure"] for r in merged_shortfalls(new, old)]
+    ['timeliness']
+    """
+    def key(r):
+        return (r["measure"], r["design"], int(r["n"]), r["scope"], r["scenario"])
+
+    measured = {key(r) for r in lines if _eligible(r)}
+    return [r for r in shipped if key(r) not in measured] + shortfall_rows(lines)
+
+
 def write_markdown(lines, args, seconds: float) -> None:
     path = RESULTS / "pipeline_coverage.md"
     sf = shortfall_rows(lines)
+    if getattr(args, "merge_shortfalls", False):
+        ship = RESULTS / "coverage_shortfalls.csv"
+        shipped = list(csv.DictReader(ship.open(encoding="utf-8"))) if ship.exists() else []
+        sf = merged_shortfalls(lines, shipped)
     with (RESULTS / "coverage_shortfalls.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["measure", "design", "n", "scope", "scenario", "reps",
                                           "coverage", "mc_lower", "mc_upper"])
         w.writeheader()
         w.writerows(sf)
-    flagged = {(r["measure"], r["design"], r["n"], r["scope"], r["scenario"]) for r in sf}
+    flagged = {(r["measure"], r["design"], int(r["n"]), r["scope"], r["scenario"]) for r in sf}
     head = ("| scenario | design | n | auditor error | double review | figure | scope | reps | "
             "coverage [MC 95%] | bias (points; crimes) | mean half-width | warned | "
             "coverage un-warned (reps) | shortfall flag |\n"

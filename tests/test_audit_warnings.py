@@ -43,6 +43,39 @@ def test_korn_graubard_degrees_of_freedom_shrink_a_small_domain_spread_over_stra
         raw * (stats.t.ppf(0.975, m - 1) / stats.t.ppf(0.975, m - h_d)) ** 2)
 
 
+
+def test_a_domain_thin_in_a_heavy_stratum_claims_no_more_than_kishs_count():
+    # The national-2014 shape: a domain with 10 records in a stratum of weight 80 and 28 in one
+    # of weight 29. When all 10 heavy records agree, the linearised variance comes out small
+    # and R(1 - R)/V claims more records than the weights allow; the domain is capped at
+    # Kish's count, the whole frame (the design's own target) is not.
+    strata = np.array(["other"] * 380 + ["violence"] * 480)
+    z = np.zeros(860)
+    z[:10] = 1
+    z[380:408] = 1
+    y = z.copy()
+    y[380:384] = 0   # the heavy stratum's 10 all recorded, 4 of 28 light ones not
+    pop = {"other": 31_000, "violence": 14_000}
+    w = np.array([pop[h] / (strata == h).sum() for h in strata])
+    dom = stratified_ratio(y, z, strata, pop, domain=True)
+    free = stratified_ratio(y, z, strata, pop)
+    raw = free.estimate * (1 - free.estimate) / free.variance
+    kish = kish_n(w[z > 0])
+    assert raw > kish   # the variance claims more records than the weights allow ...
+    kg = (stats.t.ppf(0.975, 37) / stats.t.ppf(0.975, 36)) ** 2
+    assert dom.n_effective == pytest.approx(kish * kg)   # ... and the domain is capped
+    assert dom.extra == {"n_eff_capped": True} and not free.extra
+    assert (dom.estimate, dom.variance) == (free.estimate, free.variance)
+    assert dom.lower < free.lower and dom.upper >= free.upper
+    # Where the heavy stratum's records disagree, the variance claims fewer records than
+    # Kish's count, and the domain's interval is the variance's own.
+    y2 = z.copy()
+    y2[:5] = 0
+    mixed = stratified_ratio(y2, z, strata, pop, domain=True)
+    assert not mixed.extra and mixed.n_effective < kish
+    plain = stratified_ratio(y2, z, strata, pop)
+    assert (mixed.lower, mixed.upper) == (plain.lower, plain.upper)
+
 @pytest.fixture(scope="module")
 def force(tmp_path_factory):
     from crimeaudit.simulation import simulate
@@ -78,3 +111,25 @@ def test_an_undecided_stratum_and_small_domains_are_flagged_on_every_figure(forc
         assert any("sampled records are decided" in w for w in e.warnings)
     small = [e for e in res.estimates if e.unit == "proportion" and e.denominator < 30]
     assert small and all(any("fewer than 30" in w for w in e.warnings) for e in small)
+
+
+def test_estimate_says_where_kishs_cap_limited_a_domain(force):
+    # Through `estimate`: a Neyman sample by strand, figures by strand and division. Some
+    # domains are capped at Kish's count, the whole frame of the stratified sample never is,
+    # and a figure says in its notes exactly when it was.
+    from crimeaudit.audit import draw_sample, estimate, oracle_review
+    from crimeaudit.store.project import Project
+
+    with Project.open(force) as proj:
+        s = draw_sample(proj, kind="stratified", size=900, seed=5, strata_by=("strand",),
+                        allocation="neyman")
+        oracle_review(proj, s.sample_id, error_rate=0.0, seed=1)
+        res = estimate(proj, s.sample_id, by=("strand", "division"), write=False)
+    figures = [e for e in res.estimates if e.unit == "proportion" and e.se]
+    capped = [e for e in figures if e.extra.get("n_eff_capped")]
+    assert capped and all(e.scope != "all" for e in capped)
+    for e in capped:
+        assert "limited to Kish's weighted count" in e.notes
+    for e in figures:
+        if "limited to Kish's" not in e.notes:
+            assert not e.extra.get("n_eff_capped")

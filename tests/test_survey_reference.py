@@ -10,10 +10,11 @@ so that no figure is trivially 0 or 1) go to ``crimeaudit.audit.estimate`` and, 
   its standard error (``svyratio``) must equal crimeaudit's to 1e-6;
 * intervals where an R method matches crimeaudit's: ``--method clopper-pearson`` on a
   stratified design is Korn and Graubard's interval, ``svyciprop(method="beta")`` on the
-  domain's subset (same effective sample size, same degrees-of-freedom correction). crimeaudit's
-  SRS intervals use the exact counts and its pps intervals the domain's own record count, which
-  no ``svyciprop`` method does (R's pps subset keeps every row in ``nrow``), so only their
-  estimates and standard errors are compared.
+  domain's subset (same effective sample size, same degrees-of-freedom correction), except a
+  domain whose effective sample size crimeaudit caps at Kish's count, whose interval must hold
+  R's. crimeaudit's SRS intervals use the exact counts and its pps intervals the domain's own
+  record count, which no ``svyciprop`` method does (R's pps subset keeps every row in
+  ``nrow``), so only their estimates and standard errors are compared.
 
 Nothing is installed here: the test runs when ``Rscript`` with ``survey`` is on the machine
 (Debian: ``r-base-core`` and ``r-cran-survey``), skips otherwise, and **fails in CI**
@@ -133,6 +134,7 @@ def _inputs(proj, sample_id):
 @pytest.mark.parametrize("kind", ["srs", "stratified", "pps"])
 def test_estimates_and_standard_errors_equal_r_survey(reference, audited, kind, tmp_path):
     from crimeaudit.audit import estimate
+    from crimeaudit.audit.estimators import stratified_ratio
     from crimeaudit.store.project import Project
 
     folder, samples = audited
@@ -152,7 +154,7 @@ def test_estimates_and_standard_errors_equal_r_survey(reference, audited, kind, 
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ref = pd.read_csv(tmp_path / "out.csv").set_index("k")
-    compared = intervals = 0
+    compared = intervals = capped = 0
     for k, key in enumerate(keys):
         e = figures[key]
         assert e.estimate == pytest.approx(ref.est[k], abs=1e-6), key
@@ -161,13 +163,27 @@ def test_estimates_and_standard_errors_equal_r_survey(reference, audited, kind, 
         # R's beta is undefined (NaN) where the domain has no degrees of freedom left
         # (as many strata as records); crimeaudit then uses 1 and the figure is flagged.
         if kind == "stratified" and interval[k] and np.isfinite(ref.lo[k]):
-            assert (e.lower, e.upper) == pytest.approx((ref.lo[k], ref.hi[k]), abs=1e-6), key
+            if e.extra.get("n_eff_capped"):
+                # Kish's cap (crimeaudit.audit.estimators) gave this domain fewer effective
+                # records than R's variance-based count: its interval holds R's, and the same
+                # figure without the cap is R's to 1e-6.
+                assert e.lower <= ref.lo[k] + 1e-9 and ref.hi[k] <= e.upper + 1e-9, key
+                free = stratified_ratio(data[f"y{k}"], data[f"z{k}"], data.stratum,
+                                        dict(zip(data.stratum, data.N_h, strict=True)),
+                                        interval="clopper-pearson")
+                assert (free.lower, free.upper) == pytest.approx((ref.lo[k], ref.hi[k]),
+                                                                 abs=1e-6), key
+                capped += 1
+            else:
+                assert (e.lower, e.upper) == pytest.approx((ref.lo[k], ref.hi[k]),
+                                                           abs=1e-6), key
             intervals += 1
         elif kind == "stratified" and interval[k]:
             assert e.warnings, key
     assert compared >= 20
     if kind == "stratified":
         assert intervals >= 10
+        assert capped >= 1  # the cap is exercised, and checked against R without it
     # Domains with few records are in the comparison (the small-domain path is checked too).
     assert any(figures[k].denominator < 30 for k in keys)
     assert np.isfinite(ref.se).all()

@@ -5,6 +5,7 @@ CLI verbs (users, verify)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import threading
@@ -463,4 +464,8 @@ def test_verify_names_the_first_broken_row(wb, tmp_path):
     r = run(cli, ["verify", str(folder)])
     assert r.exit_code == 1
     assert "decision_id 2" in r.output and len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("broken: ") and "[" not in r.output  # styled, not raw markup
+    r = run(cli, ["verify", str(folder), "--json"])
+    assert r.exit_code == 1
+    assert json.loads(r.output)["broken_at"] == 2 and not json.loads(r.output)["intact"]
     wb.project = Project.open(folder)  # the fixture closes it

@@ -145,8 +145,8 @@ def _domains(project, recs: pd.DataFrame, by: tuple[str, ...]) -> list[tuple[str
     return out
 
 
-def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str
-           ) -> RatioResult:
+def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str,
+           domain: bool = False) -> RatioResult:
     kind = sample.design.kind
     interval = "wilson" if method == "auto" else method
     if kind == "srs":
@@ -154,7 +154,7 @@ def _ratio(sample: Sample, recs: pd.DataFrame, y, z, level: float, method: str
     if kind == "stratified":
         # FPC uses the stratum's frame size and the records actually decided in it.
         return stratified_ratio(y, z, recs.stratum.to_numpy(), sample.population, level,
-                                interval)
+                                interval, domain=domain)
     return ht_ratio(y, z, recs.inclusion_probability.to_numpy(), level, interval)
 
 
@@ -188,6 +188,9 @@ def _small_domain(r: RatioResult) -> list[str]:
 
 def _estimate_of(measure: str, scope: str, r: RatioResult, level: float, sample: Sample,
                  notes: list[str], warnings: list[str]) -> Estimate:
+    if r.extra.get("n_eff_capped"):
+        notes = [*notes, f"effective sample size limited to Kish's weighted count of the "
+                 f"figure's records ({r.n_kish:.1f}): the variance alone claimed more"]
     return Estimate(
         measure=measure, scope=scope, estimate=r.estimate, lower=r.lower, upper=r.upper,
         level=level, method=r.method, n=int(r.denominator), numerator=r.numerator,
@@ -271,7 +274,7 @@ def estimate(project, sample_id: str | None = None, by: tuple[str, ...] | list[s
                 advance(1)
                 if (z * d).sum() == 0:
                     continue
-                r = _ratio(sample, recs, y * d, z * d, level, method)
+                r = _ratio(sample, recs, y * d, z * d, level, method, domain=scope != "all")
                 extra_notes, extra_warn = [], []
                 if double is not None:
                     extra_warn = double["warn"][measure]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import console, handle_errors
+from crimeaudit.cli.common import console, handle_errors, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
             None, "--area", help="Write one area's report (a force, borough, division or "
                                  "other area as the data names it; default file "
                                  "reports/report-<area>.html)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the files written as JSON."),
     ) -> None:
         """Write the inspection report (self-contained HTML) and its figures as JSON.
 
@@ -33,4 +34,7 @@ def register(app: typer.Typer) -> None:
 
         with handle_errors():
             paths = write_report(directory, out, compare=compare or (), area=area)
+        if as_json:
+            print_json({"html": str(paths["html"]), "json": str(paths["json"])})
+            return
         console.print(f"Wrote {paths['html']}\nWrote {paths['json']}")

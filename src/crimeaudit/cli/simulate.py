@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import UserError, console, progress, styled
+from crimeaudit.cli.common import UserError, console, print_json, progress, styled
 
 
 def register(app: typer.Typer) -> None:
@@ -27,13 +27,14 @@ def simulate(
         None, "--force-code", help="Prefix every identifier and division with this code (such "
         "as KNT), so that several simulated forces load into one project."),
     list_: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows and files as JSON."),
 ) -> None:
     """Simulate a police force's incidents and crimes, with the ground truth to audit them."""
     from crimeaudit.simulation import ScenarioError
     from crimeaudit.simulation import simulate as run
 
     if list_:
-        scenarios()
+        scenarios(as_json)
         return
     missing = [name for name, v in (("--scenario", scenario), ("--seed", seed), ("--out", out))
                if v is None]
@@ -47,10 +48,14 @@ def simulate(
         raise UserError("--seed must be a non-negative integer")
     try:
         result = run(scenario, seed=seed, n_incidents=incidents, out_dir=out, fmt=fmt,
-                     progress=progress(), force_code=force_code)
+                     progress=None if as_json else progress(), force_code=force_code)
     except (ScenarioError, ValueError) as exc:
         raise UserError(str(exc)) from None
     rows = result.manifest["rows"]
+    if as_json:
+        print_json({"scenario": result.manifest["scenario"], "seed": seed, "rows": rows,
+                    "files": {k: str(v) for k, v in result.files.items()}})
+        return
     console.print(styled("Simulated scenario ", (str(result.manifest["scenario"]), "bold"),
                          f" with seed {seed}:"))
     for name, count in rows.items():
@@ -58,10 +63,16 @@ def simulate(
     console.print(f"Manifest: {result.files['manifest']}")
 
 
-def scenarios() -> None:
+def scenarios(
+    as_json: bool = typer.Option(False, "--json", help="Print the scenarios as JSON."),
+) -> None:
     """List the built-in simulation scenarios."""
     from crimeaudit.simulation import list_scenarios, load_scenario
 
-    for name in list_scenarios():
-        s = load_scenario(name)
-        console.print(styled((name, "bold"), f": {' '.join(s.description.split())}"))
+    listed = [(name, " ".join(load_scenario(name).description.split()))
+              for name in list_scenarios()]
+    if as_json:
+        print_json([{"name": name, "description": text} for name, text in listed])
+        return
+    for name, text in listed:
+        console.print(styled((name, "bold"), f": {text}"))

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from crimeaudit.cli.common import UserError, console, err_console, handle_errors, open_project
+from crimeaudit.cli.common import (
+    UserError,
+    console,
+    err_console,
+    handle_errors,
+    open_project,
+    print_json,
+    styled,
+)
 
 DB_HELP = "PostgreSQL URL (postgresql://user@host/db) for accounts, sessions and the log; " \
           "default: DIR/workbench.sqlite."
@@ -60,9 +68,10 @@ def register(app: typer.Typer) -> None:
 
         with handle_errors():
             if not _loopback(host) and not secure_cookies:
-                err_console.print(f"[yellow]warning:[/] listening on {host} without TLS: "
-                                  "passwords and sessions cross the network in clear. Put a "
-                                  "TLS proxy in front and pass --secure-cookies.")
+                err_console.print(styled(("warning:", "yellow"),
+                                         f" listening on {host} without TLS: passwords and "
+                                         "sessions cross the network in clear. Put a TLS "
+                                         "proxy in front and pass --secure-cookies."))
             console.print(f"Workbench on http://{host}:{port}/ (Ctrl+C stops it)")
             run(directory, host=host, port=port, db=db, session_minutes=session_minutes,
                 secure_cookies=secure_cookies)
@@ -135,17 +144,28 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{u.name}\t{u.role}\t{'active' if u.active else 'disabled'}")
 
     @app.command("verify")
-    def verify(directory: Path = typer.Argument(..., help="The audit project folder.")) -> None:
+    def verify(
+        directory: Path = typer.Argument(..., help="The audit project folder."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (exit "
+                                                           "1 still means broken)."),
+    ) -> None:
         """Check the decisions' hash chain; name the first broken row (exit 1 if broken)."""
         from crimeaudit.audit.decisions import decisions_location, verify_chain
 
         with open_project(directory) as p:
             checked, broken = verify_chain(p)
             where = decisions_location(p)
+        if as_json:
+            print_json({"intact": broken is None, "checked": checked, "broken_at": broken,
+                        "location": str(where)})
+            if broken is not None:
+                raise typer.Exit(1)
+            return
         if broken is not None:
-            err_console.print(f"[bold red]broken:[/] the decision chain breaks at decision_id "
-                              f"{broken} (row {checked}): a decision was edited, deleted, "
-                              "inserted or reordered", highlight=False, soft_wrap=True)
+            err_console.print(styled(("broken:", "bold red"),
+                                     f" the decision chain breaks at decision_id {broken} "
+                                     f"(row {checked}): a decision was edited, deleted, "
+                                     "inserted or reordered"), highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         console.print(f"Decision chain intact: {checked:,} decisions checked ({where}).",
                       highlight=False, soft_wrap=True)
