@@ -177,7 +177,7 @@ def ht_ratio(y, z, pi, level: float = 0.95, interval: str = "wilson") -> RatioRe
 
 
 def _capped(var: float, R: float, kish: float, cap: bool) -> dict:
-    """``{"n_eff_capped": True}`` where :data:`KISH_CAP` limited the effective sample size."""
+    """``{"n_eff_capped": True}`` where Kish's cap (module docstring) limited ``n_eff``."""
     return {"n_eff_capped": True} if cap and var > 0 and R * (1 - R) / var > kish else {}
 
 
