@@ -133,3 +133,21 @@ def test_estimate_says_where_kishs_cap_limited_a_domain(force):
     for e in figures:
         if "limited to Kish's" not in e.notes:
             assert not e.extra.get("n_eff_capped")
+
+
+def test_a_design_the_coverage_benchmark_never_ran_says_so(force):
+    # Strata by division are not in bench_pipeline_coverage: every figure says its coverage
+    # was not measured; a design the benchmark ran (strata by strand) does not say it.
+    from crimeaudit.audit import draw_sample, estimate, oracle_review
+    from crimeaudit.store.project import Project
+
+    with Project.open(force) as proj:
+        s = draw_sample(proj, kind="stratified", size=400, seed=8, strata_by=("division",))
+        oracle_review(proj, s.sample_id, error_rate=0.0, seed=2)
+        res = estimate(proj, s.sample_id, write=False)
+        t = draw_sample(proj, kind="stratified", size=400, seed=9, strata_by=("strand",))
+        oracle_review(proj, t.sample_id, error_rate=0.0, seed=2)
+        ran = estimate(proj, t.sample_id, write=False)
+    note = "the pipeline coverage benchmark has not run this design (stratified by division)"
+    assert res.estimates and all(note in e.notes for e in res.estimates)
+    assert not any("has not run this design" in e.notes for e in ran.estimates)

@@ -59,7 +59,7 @@ from crimeaudit.audit.misclassification import rare_disagreement_warnings, two_p
 from crimeaudit.audit.ppi_project import estimate_ppi
 from crimeaudit.audit.results import AuditEstimates
 from crimeaudit.audit.review import linked_crimes
-from crimeaudit.audit.shortfalls import design_key, shortfall_warnings
+from crimeaudit.audit.shortfalls import design_key, shortfall_warnings, unmeasured_note
 from crimeaudit.audit.unrecorded import frame_facts, unrecorded_estimate
 from crimeaudit.model.figures import Estimate
 from crimeaudit.progress import Progress, resolve
@@ -320,11 +320,15 @@ def _flag_shortfalls(estimates: list[Estimate], sample: Sample, prefix: str = ""
     """Each figure with the warning of :mod:`crimeaudit.audit.shortfalls` where the pipeline
     coverage benchmark measured its interval short of its level (same design and size)."""
     key = design_key(sample.design)
+    note = unmeasured_note(sample.design)
     out = []
     for e in estimates:
         extra = shortfall_warnings(prefix + e.measure, e.scope, key, len(sample))
-        out.append(dataclasses.replace(e, warnings=tuple(e.warnings) + tuple(extra))
-                   if extra else e)
+        if extra:
+            e = dataclasses.replace(e, warnings=tuple(e.warnings) + tuple(extra))
+        if note:
+            e = dataclasses.replace(e, notes="; ".join(filter(None, [e.notes, note])))
+        out.append(e)
     return out
 
 

@@ -72,6 +72,24 @@ def design_key(design) -> str | None:
     return design.kind
 
 
+def unmeasured_note(design) -> str | None:
+    """The note a figure carries when the benchmark never ran its design (else ``None``): a
+    reader must know its coverage was not measured, not assume it was measured and held.
+
+    >>> from crimeaudit.audit.design import SampleDesign
+    >>> unmeasured_note(SampleDesign("stratified", strata_by=("division",)))[:48]
+    'the pipeline coverage benchmark has not run this'
+    >>> unmeasured_note(SampleDesign("srs")) is None
+    True
+    """
+    if design_key(design) is not None:
+        return None
+    what = (f"stratified by {' and '.join(design.strata_by)}" if design.kind == "stratified"
+            else f"{design.kind} on {design.size_column}")
+    return (f"the pipeline coverage benchmark has not run this design ({what}): this "
+            "interval's coverage was not measured (benchmarks/bench_pipeline_coverage.py)")
+
+
 def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
                        rows=None) -> list[str]:
     """The warning for a figure the benchmark found short of its level, else ``[]``."""
@@ -90,4 +108,5 @@ def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
             f"{100 * r['coverage']:.0f}% interval"]
 
 
-__all__ = ["COLUMNS", "FILE", "PREFIX", "design_key", "shortfall_warnings", "shortfalls"]
+__all__ = ["COLUMNS", "FILE", "PREFIX", "design_key", "shortfall_warnings", "shortfalls",
+           "unmeasured_note"]
