@@ -190,7 +190,7 @@ def run(reps: int, n: int, seed: int, pop):
         df = m - (stat[..., 1] > 0).sum(-1)  # the domain's: records in it less its strata
         intervals = ("wilson", "linearised") if alloc_name == "Neyman" else ("wilson",)
         for interval in intervals:
-            est, lo, hi, _ = finish_ratio(R, var, df, LEVEL, interval, m)
+            est, lo, hi, *_ = finish_ratio(R, var, df, LEVEL, interval, m)
             name = f"stratified by strand, {alloc_name}"
             if interval == "linearised":
                 name += " (comparison)"
@@ -213,7 +213,7 @@ def run(reps: int, n: int, seed: int, pop):
     sums = np.concatenate(parts)
     R, var = ht_totals(sums)
     m = np.concatenate(ms)
-    est, lo, hi, _ = finish_ratio(R, var, m - 1, LEVEL, "wilson", m)
+    est, lo, hi, *_ = finish_ratio(R, var, m - 1, LEVEL, "wilson", m)
     rows.append(summarise("Poisson pps on priority score, HT ratio", "wilson (n_eff)", R_true,
                           est, lo, hi, n, m, time.perf_counter() - t))
     return rows, desc, R_true, N

@@ -145,7 +145,7 @@ def stratified_ratio(
         method=f"stratified-ratio+{_label(interval)}", n=len(z),
         numerator=int((y * z).sum()), denominator=int(z.sum()),
         variance=float(var[0]), n_effective=float(res[3][0]), df=float(df), n_kish=kish,
-        extra=_capped(var[0], est[0], kish, domain),
+        extra={"n_eff_capped": True} if res[4][0] else {},
     )
 
 
@@ -172,13 +172,8 @@ def ht_ratio(y, z, pi, level: float = 0.95, interval: str = "wilson") -> RatioRe
         method=f"ht-ratio+{_label(interval)}", n=len(z),
         numerator=int((y * z).sum()), denominator=int(z.sum()),
         variance=float(var[0]), n_effective=float(res[3][0]), df=float(max(m - 1, 1)),
-        n_kish=kish, extra=_capped(var[0], est[0], kish, True),
+        n_kish=kish, extra={"n_eff_capped": True} if res[4][0] else {},
     )
-
-
-def _capped(var: float, R: float, kish: float, cap: bool) -> dict:
-    """``{"n_eff_capped": True}`` where Kish's cap (module docstring) limited ``n_eff``."""
-    return {"n_eff_capped": True} if cap and var > 0 and R * (1 - R) / var > kish else {}
 
 
 def small_sample_warnings(r: RatioResult) -> list[str]:
@@ -257,16 +252,16 @@ def ht_totals(sums):
 
 
 def finish_ratio(R, var, df, level: float, interval: str, m, n_kish=None, cap=False):
-    """Turn (ratio, variance) into an interval; returns (R, lower, upper, n_eff) arrays.
+    """Turn (ratio, variance) into an interval; returns (R, lower, upper, n_eff, capped) arrays.
 
     ``m`` is the unweighted number of sampled records in the denominator and ``df`` the
     degrees of freedom of the figure's domain (``m - H_d``). The effective sample size is
     ``R (1 - R) / V`` times Korn and Graubard's ``(t_{m-1} / t_df)^2``; when the variance is 0
     (every record agreed) it is ``n_kish`` (Kish's weighted count; ``m`` if not given) times the
     same factor. With ``cap`` true it is first limited to ``n_kish`` (Kish's cap, see the
-    module's docstring).
+    module's docstring); ``capped`` says where that limit bound.
 
-    >>> R, lo, hi, n_eff = finish_ratio(0.9, 0.0009, 10, 0.95, "wilson", 100)
+    >>> R, lo, hi, n_eff, capped = finish_ratio(0.9, 0.0009, 10, 0.95, "wilson", 100)
     >>> round(float(n_eff[0]), 1)  # 100 records in 90 strata: 10 degrees of freedom
     79.3
     """
@@ -276,8 +271,8 @@ def finish_ratio(R, var, df, level: float, interval: str, m, n_kish=None, cap=Fa
     fallback = m if n_kish is None else np.atleast_1d(np.asarray(n_kish, float))
     with np.errstate(divide="ignore", invalid="ignore"):
         n_eff = np.where(var > 0, R * (1 - R) / var, fallback)
-        if n_kish is not None:
-            n_eff = np.where(np.asarray(cap, bool), np.minimum(n_eff, fallback), n_eff)
+        capped = np.asarray(cap, bool) & (n_kish is not None) & (n_eff > fallback)
+        n_eff = np.where(capped, fallback, n_eff)
         kg = (t_quantile(level, np.maximum(m - 1, 1)) / t_quantile(level, np.maximum(df, 1)))
         n_eff = n_eff * np.asarray(kg, float) ** 2
     n_eff = np.where(np.isfinite(n_eff), n_eff, 0.0)
@@ -289,7 +284,7 @@ def finish_ratio(R, var, df, level: float, interval: str, m, n_kish=None, cap=Fa
         lo, hi = clopper_pearson(R * n_eff, n_eff, level)
     else:
         raise ValueError(f"unknown interval {interval!r}; use one of {', '.join(INTERVALS)}")
-    return R, np.atleast_1d(lo), np.atleast_1d(hi), n_eff
+    return R, np.atleast_1d(lo), np.atleast_1d(hi), n_eff, np.broadcast_to(capped, n_eff.shape)
 
 
 def _linearised(p, var, df, level: float):

@@ -272,8 +272,8 @@ def variance_df(terms: dict, weights: dict) -> float:
 
 
 def _interval(theta: float, se: float, level: float, interval: str,
-              counts: tuple[float, float], df: float | None = None) -> tuple[float, float, str]:
-    z = normal_quantile(level) if df is None else float(t_quantile(level, df))
+              counts: tuple[float, float], df: float) -> tuple[float, float, str]:
+    z = float(t_quantile(level, df))
     if 0 < theta < 1 and np.isfinite(se) and se > 0:
         if interval == "linear":
             return max(0.0, theta - z * se), min(1.0, theta + z * se), "linear"
