@@ -248,3 +248,26 @@ def test_the_shipped_shortfalls_are_figures_measured_below_their_level():
     for r in shortfalls():
         assert r["mc_upper"] < 0.95 and r["reps"] >= 100 and r["mc_lower"] < r["coverage"]
         assert r["design"] in ("srs", "prop", "neyman", "pps")
+
+
+def test_the_estimates_table_keeps_a_figure_on_one_line_at_80_columns():
+    # Methods are long: the table numbers them and names each once below, so a row (figure,
+    # interval, method, counts) is one line of an 80-column terminal.
+    from rich.console import Console
+
+    from crimeaudit.cli.audit import estimates_table
+    from crimeaudit.model.figures import Estimate
+
+    long = "ratio to the linked-crime count (stratified-ratio+wilson-neff)"
+    figs = [Estimate(measure="classification_accuracy", scope="all", estimate=0.955,
+                     lower=0.938, upper=0.968, level=0.95, method="stratified-ratio+wilson-neff",
+                     n=829, numerator=793, denominator=829),
+            Estimate(measure="unrecorded_per_year", scope="all", estimate=2918, lower=2372,
+                     upper=3589, level=0.95, method=long, n=933, unit="crimes")]
+    console = Console(width=80, markup=False, record=True)
+    console.print(estimates_table(figs, 0.95))
+    text = console.export_text()
+    row = next(line for line in text.splitlines() if line.lstrip().startswith("classif"))
+    assert "95.5%" in row and "93.8% - 96.8%" in row and "[1]" in row and "793/829" in row
+    assert "method [1]: stratified-ratio+wilson-neff" in text
+    assert f"method [2]: {long}" in text

@@ -186,7 +186,7 @@ def small_sample_warnings(r: RatioResult) -> list[str]:
         return [f"only {r.denominator} decided records in this figure's denominator (fewer "
                 f"than {SMALL_DOMAIN}): read it as an indication, not a measurement"]
     if r.n_effective is not None and r.n_effective < SMALL_DOMAIN:
-        return [f"effective sample size {r.n_effective:.0f} (fewer than {SMALL_DOMAIN}, from "
+        return [f"effective sample size {r.n_effective:.1f} (fewer than {SMALL_DOMAIN}, from "
                 f"{r.denominator} decided records and the design's weights): read it as an "
                 "indication, not a measurement"]
     return []

@@ -27,14 +27,20 @@ def _pct(x: float) -> str:
 
 
 def estimates_table(estimates, level: float) -> Table:
-    """A Rich table of estimates (proportions as percentages, counts as numbers)."""
+    """A Rich table of estimates (proportions as percentages, counts as numbers).
+
+    Methods are long ("stratified-ratio+wilson-neff") and few: the table gives each a number
+    and names them once below it, so that a row stays on one line of an 80-column terminal.
+    """
+    methods = list(dict.fromkeys(e.method for e in estimates))
+    caption = "\n".join(f"method [{k}]: {m}" for k, m in enumerate(methods, 1))
     # No vertical rules and single gaps, so the table fits an 80-column terminal without
-    # breaking a figure across lines (only scope and method may wrap).
+    # breaking a figure across lines (only scope may wrap).
     t = Table(title=f"Audit estimates ({100 * level:.0f}% intervals)", box=box.SIMPLE_HEAD,
-              collapse_padding=True, pad_edge=False)
+              collapse_padding=True, pad_edge=False, caption=caption, caption_justify="left")
     for col in ("measure", "scope", "estimate", "interval", "method", "n", "counts"):
         t.add_column(col, justify="right" if col in ("estimate", "n") else "left",
-                     no_wrap=col not in ("scope", "method"), overflow="fold")
+                     no_wrap=col != "scope", overflow="fold")
     for e in estimates:
         if e.unit == "proportion":
             est, lo, hi = _pct(e.estimate), _pct(e.lower), _pct(e.upper)
@@ -42,7 +48,8 @@ def estimates_table(estimates, level: float) -> Table:
             est, lo, hi = (f"{v:,.0f}" if v == v and v != float("inf") else "unbounded"
                            for v in (e.estimate, e.lower, e.upper))
         counts = f"{e.numerator:g}/{e.denominator:g}" if e.denominator is not None else ""
-        t.add_row(e.measure, e.scope, est, f"{lo} - {hi}", e.method, str(e.n), counts)
+        t.add_row(e.measure, e.scope, est, f"{lo} - {hi}", f"[{methods.index(e.method) + 1}]",
+                  str(e.n), counts)
     return t
 
 
