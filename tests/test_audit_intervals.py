@@ -18,6 +18,7 @@ from crimeaudit.audit import (
     wilson,
 )
 from crimeaudit.audit.design import allocate, pps_probabilities
+from crimeaudit.uncertainty import wilson_near_bounds
 
 
 def test_greater_manchester_2014_reproduces():
@@ -113,3 +114,18 @@ def test_pps_probabilities_sum_to_the_expected_size():
     size = rng.lognormal(size=1000)
     pi = pps_probabilities(size, 200)
     assert pi.sum() == pytest.approx(200) and pi.max() <= 1
+
+
+def test_a_rate_three_records_from_one_takes_the_poisson_bound():
+    # 97 of 100 classified correctly: Wilson's upper end (0.9897) would exclude a true 99%;
+    # the audit figure's is Brown, Cai and DasGupta's, 1 - chi2_{6, 0.05} / 200 (docs/audit.md).
+    r = srs_ratio([1] * 97 + [0] * 3, [1] * 100)
+    assert r.upper == pytest.approx(1 - stats.chi2.ppf(0.05, 6) / 200) and r.upper > 0.99
+    assert r.upper > wilson(97, 100)[1] and r.lower == wilson(97, 100)[0]
+    # The same rule on a stratified figure's effective counts, and not far from the ends.
+    y = np.array([1] * 97 + [0] * 3 + [1] * 60 + [0] * 40)
+    s = stratified_ratio(y, np.ones(200), np.array(["a"] * 100 + ["b"] * 100),
+                         {"a": 5000, "b": 5000}, domain=False)
+    assert s.upper == pytest.approx(wilson_near_bounds(s.estimate * s.n_effective,
+                                                       s.n_effective)[1])
+    assert s.upper == pytest.approx(wilson(s.estimate * s.n_effective, s.n_effective)[1])

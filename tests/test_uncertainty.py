@@ -25,6 +25,7 @@ from crimeaudit.uncertainty import (
     proportion_interval,
     t_quantile,
     wilson,
+    wilson_near_bounds,
 )
 
 LEVELS = (0.5, 0.8, 0.95, 0.99)
@@ -172,3 +173,43 @@ def test_bh_equals_the_definition(p, nan_at):
 def test_bh_equals_statsmodels_multipletests_without_nan(p):
     theirs = multipletests(p, method="fdr_bh")[1]
     assert bh_adjust(p) == pytest.approx(list(theirs), abs=1e-12, rel=0)
+
+
+def exact_coverage(interval, n: int, p: float) -> float:
+    """P(the interval of x ~ Binomial(n, p) holds p), summed exactly over x."""
+    x = np.arange(n + 1)
+    lo, hi = interval(x, np.full(n + 1, n))
+    return float(stats.binom.pmf(x, n, p)[(lo <= p) & (p <= hi)].sum())
+
+
+@pytest.mark.parametrize("n, p", [(100, 0.99), (50, 0.99), (200, 0.995), (100, 0.01)])
+def test_near_bounds_holds_its_level_where_wilsons_dips(n, p):
+    # Brown, Cai & DasGupta (2001), section 4.1.1: with about one record expected on the near
+    # side Wilson's coverage falls to 91-92%; their Poisson bounds keep it at 95% or more.
+    # (With 1.5 expected, e.g. n = 300 and p = 0.995, Wilson's own dip to 93.5% remains.)
+    assert exact_coverage(wilson, n, p) < 0.94
+    assert exact_coverage(wilson_near_bounds, n, p) >= 0.95
+
+
+def test_near_bounds_is_wilson_away_from_the_ends_and_never_narrower():
+    x = np.arange(0, 101, dtype=float)
+    lo, hi = wilson_near_bounds(x, 100)
+    wlo, whi = wilson(x, 100)
+    assert (lo <= wlo).all() and (hi >= whi).all()
+    inner = (x > 3) & (x < 97)
+    assert (lo[inner] == wlo[inner]).all() and (hi[inner] == whi[inner]).all()
+    # Within 3 of an end the bound is the Poisson one, chi2_{2k, alpha} / (2n), by hand:
+    for k in (1, 2, 3):
+        assert lo[k] == pytest.approx(stats.chi2.ppf(0.05, 2 * k) / 200)
+        assert hi[100 - k] == pytest.approx(1 - stats.chi2.ppf(0.05, 2 * k) / 200)
+    # 50 trials or fewer: within 2 only (Brown et al.'s x* = 2).
+    lo50, _ = wilson_near_bounds(np.array([2.0, 3.0]), 50)
+    assert lo50[0] < wilson(2, 50)[0] and lo50[1] == wilson(3, 50)[0]
+    assert wilson_near_bounds(0, 0) == (0.0, 1.0) and wilson_near_bounds(0, 10)[0] == 0.0
+
+
+def test_near_bounds_stays_in_the_unit_interval_on_every_grid_point():
+    for x, n, level in grid():
+        lo, hi = wilson_near_bounds(x, n, level)
+        wlo, whi = wilson(x, n, level)
+        assert 0.0 <= lo <= wlo <= whi <= hi <= 1.0, (x, n, level)

@@ -4,7 +4,9 @@ Where statsmodels has the method, it does the arithmetic and this module only fi
 callers rely on (see ``docs/decisions.md``, "Statistics: statsmodels first"):
 
 * :func:`wilson`, :func:`clopper_pearson` (statsmodels ``proportion_confint``, methods
-  ``"wilson"`` and ``"beta"``) and :func:`proportion_interval` choosing between them;
+  ``"wilson"`` and ``"beta"``), :func:`wilson_near_bounds` (Wilson with Brown, Cai and
+  DasGupta's Poisson bounds within 3 records of 0 or 1, the audit figures' interval) and
+  :func:`proportion_interval` choosing between them;
 * :func:`bh_adjust`, Benjamini-Hochberg q-values (statsmodels ``multipletests``, ``"fdr_bh"``).
 
 Quantiles (:func:`normal_quantile`, :func:`t_quantile`) come from scipy, and the PPI++ logit
@@ -87,6 +89,43 @@ def wilson(x, n, level: float = 0.95):
     return _out(lo), _out(hi)
 
 
+def wilson_near_bounds(x, n, level: float = 0.95):
+    """Wilson's interval with Brown, Cai and DasGupta's modification near 0 and 1.
+
+    Wilson's coverage dips well below its level when the true rate is within a few records of
+    0 or 1 (Brown, Cai & DasGupta 2001, "Interval estimation for a binomial proportion",
+    Statistical Science 16, section 4.1.1): with 1 to 3 records on the near side (1 or 2
+    when ``n`` is 50 or less) its bound on that side is replaced by the Poisson bound
+    ``chi2_{2x, alpha} / (2 n)`` (``alpha = 1 - level``), and by ``1 - chi2_{2(n - x),
+    alpha} / (2 n)`` at the other end, where that is wider. Elsewhere it is Wilson's.
+    Fractional (effective) counts take the rule as they are: an effective count of 2.4
+    failures is "within 3 of 1". Measured through the pipeline, classification accuracy near
+    99% in a domain of about 70 effective records covered 93.0% with Wilson and 97.3% with
+    this (``benchmarks/results/pipeline_coverage.md``, section ``nearbounds``).
+
+    >>> lo, hi = wilson_near_bounds(72, 75)  # 3 failures: the upper end is the Poisson one
+    >>> round(hi, 4), round(wilson(72, 75)[1], 4)
+    (0.9891, 0.9863)
+    >>> wilson_near_bounds(30, 75) == wilson(30, 75)
+    True
+    """
+    x, n = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(n, dtype=float))
+    lo, hi = (np.asarray(v, float) for v in wilson(x, n, level))
+    alpha = 1 - level
+    near = np.where(n > 50, 3.0, 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = x > 0
+        low = (k & (x <= near)) & (n > 0)
+        pois = stats.chi2.ppf(alpha, 2 * np.where(k, x, 1.0)) / (2 * n)
+        lo = np.where(low, np.minimum(lo, pois), lo)
+        f = n - x
+        k = f > 0
+        high = (k & (f <= near)) & (n > 0)
+        pois = 1 - stats.chi2.ppf(alpha, 2 * np.where(k, f, 1.0)) / (2 * n)
+        hi = np.where(high, np.maximum(hi, pois), hi)
+    return _out(lo), _out(hi)
+
+
 def clopper_pearson(x, n, level: float = 0.95):
     """Clopper-Pearson ("exact") interval from the beta distribution; ``x`` may be fractional.
 
@@ -111,13 +150,14 @@ def clopper_pearson(x, n, level: float = 0.95):
 
 
 def proportion_interval(x, n, level: float = 0.95, method: str = "wilson"):
-    """The interval of ``method`` (``wilson`` or ``clopper-pearson``).
+    """The interval of ``method`` (``wilson``, which is :func:`wilson_near_bounds`, or
+    ``clopper-pearson``): the one every audit figure takes.
 
     >>> [round(v, 3) for v in proportion_interval(265, 388, method="clopper-pearson")]
     [0.634, 0.729]
     """
     if method == "wilson":
-        return wilson(x, n, level)
+        return wilson_near_bounds(x, n, level)
     if method == "clopper-pearson":
         return clopper_pearson(x, n, level)
     raise ValueError(f"unknown interval method {method!r}; use one of {', '.join(METHODS)}")

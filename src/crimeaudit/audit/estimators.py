@@ -16,7 +16,9 @@ design, or, for the coverage benchmark, pre-computed sums over many samples at o
 The design-based variance turns into an interval in one of two ways (see ``docs/audit.md``):
 ``wilson`` / ``clopper-pearson`` with the *effective sample size* ``n_eff = R (1 - R) / V``
 (Kish; Korn & Graubard 1998), the default because it stays inside [0, 1] and keeps its coverage
-near rates of 0 or 1; or ``linearised``, the textbook ``R +/- t_{df} sqrt(V)``.
+near rates of 0 or 1; or ``linearised``, the textbook ``R +/- t_{df} sqrt(V)``. Wilson here is
+:func:`crimeaudit.uncertainty.wilson_near_bounds`: within 3 effective records of 0 or 1 its
+bound on that side is Brown, Cai and DasGupta's Poisson one, where Wilson's coverage dips.
 
 Degrees of freedom are the domain's, as R's ``survey`` counts them for a subset of the design:
 ``df = m - H_d``, the records in the figure's denominator less the strata they fall in (``m - 1``
@@ -50,7 +52,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from crimeaudit.uncertainty import clopper_pearson, proportion_interval, t_quantile, wilson
+from crimeaudit.uncertainty import (
+    clopper_pearson,
+    proportion_interval,
+    t_quantile,
+    wilson_near_bounds,
+)
 
 INTERVALS = ("wilson", "clopper-pearson", "linearised")
 #: Below this many records in a figure's denominator, or this effective sample size, a figure
@@ -279,7 +286,7 @@ def finish_ratio(R, var, df, level: float, interval: str, m, n_kish=None, cap=Fa
     if interval == "linearised":
         lo, hi = _linearised(R, var, df, level)
     elif interval == "wilson":
-        lo, hi = wilson(R * n_eff, n_eff, level)
+        lo, hi = wilson_near_bounds(R * n_eff, n_eff, level)
     elif interval == "clopper-pearson":
         lo, hi = clopper_pearson(R * n_eff, n_eff, level)
     else:

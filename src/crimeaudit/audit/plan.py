@@ -12,7 +12,8 @@ probability ``assurance`` (default 0.8), under stated assumptions:
 * each audited record discloses a crime with probability ``c`` (the crime share), so the
   number of crimes ``m`` is Binomial(n, c);
 * the true rate is ``p0`` (``expected``), so the recorded count is Binomial(m, p0);
-* the margin is achieved when the Wilson half-width ``(upper - lower) / 2`` is at most ``e``.
+* the margin is achieved when the half-width ``(upper - lower) / 2`` of that interval (Wilson's,
+  with its Poisson bounds within 3 records of 0 or 1) is at most ``e``.
 
 The probability is summed exactly over both binomials; the smallest ``n`` reaching
 ``assurance`` is found by bisection. With ``assurance=0.5`` this is about the classical answer.
@@ -37,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from crimeaudit.audit.errors import AuditError
-from crimeaudit.uncertainty import normal_quantile
+from crimeaudit.uncertainty import normal_quantile, proportion_interval
 
 FORMULA = ("smallest n with P(Wilson half-width <= e) >= assurance, crimes m ~ Bin(n, c), "
            "recorded ~ Bin(m, p0), no FPC (as the SRS interval)")
@@ -86,16 +87,28 @@ class SampleSizePlan:
         return asdict(self)
 
 
-def wilson_half_width(x, m, z: float):
-    """Half-width of the Wilson interval for x of m (arrays), 0.5 where m is 0.
+def wilson_half_width(x, m, level: float = 0.95):
+    """Half the width of the interval ``estimate`` gives x of m (arrays): Wilson's, with Brown,
+    Cai and DasGupta's bounds within 3 records of 0 or 1
+    (:func:`crimeaudit.uncertainty.wilson_near_bounds`); 0.5 where m is 0.
 
-    >>> round(float(wilson_half_width(850, 1000, 1.959964)), 4)
+    >>> round(float(wilson_half_width(850, 1000)), 4)
     0.0221
+    >>> round(float(wilson_half_width(97, 100)), 4)  # Wilson's own: 0.0371
+    0.0382
     """
-    x, m = np.asarray(x, float), np.asarray(m, float)
+    x, m = np.broadcast_arrays(np.asarray(x, float), np.asarray(m, float))
+    z = normal_quantile(level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = x / m
         half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / (1 + z * z / m)
+    # Only counts within 3 of either end differ from Wilson's closed form: recompute those few
+    # (the whole array through the general function is 20 times slower for plan's bisection).
+    near = (m > 0) & ((x <= 3) | (m - x <= 3))
+    if near.any():
+        lo, hi = proportion_interval(x[near], m[near], level, "wilson")
+        half = np.array(half, float)
+        half[near] = (np.asarray(hi) - np.asarray(lo)) / 2
     return np.where(m > 0, half, 0.5)
 
 
@@ -106,7 +119,6 @@ def assurance_of(n: int, margin: float, expected: float, crime_share: float,
     >>> round(assurance_of(1225, 0.02, 0.85, 1.0), 2)  # the textbook size: a coin toss
     0.5
     """
-    z = normal_quantile(level)
     if crime_share >= 1:
         ms, pm = np.array([n]), np.array([1.0])
     else:
@@ -120,7 +132,7 @@ def assurance_of(n: int, margin: float, expected: float, crime_share: float,
         if w < 1e-12 or m == 0:
             continue
         x = np.arange(m + 1)
-        ok = wilson_half_width(x, m, z) <= margin + 1e-12
+        ok = wilson_half_width(x, m, level) <= margin + 1e-12
         total += w * float(stats.binom.pmf(x[ok], m, expected).sum())
     return float(total)
 
