@@ -571,10 +571,11 @@ def main() -> None:
                     help="domains estimated in each replicate: every strand and division "
                          "(default), or the overall figures only (several times faster)")
     ap.add_argument("--merge-shortfalls", action="store_true",
-                    help="update coverage_shortfalls.csv instead of replacing it: figures this "
+                    help="update coverage_shortfalls.csv (and coverage_measured.csv) instead "
+                         "of replacing them: figures this "
                          "run measured take this run's verdict, the others keep theirs")
     ap.add_argument("--render", action="store_true",
-                    help="run nothing: write the markdown and coverage_shortfalls.csv from "
+                    help="run nothing: write the markdown and the two coverage_*.csv from "
                          "the label's jsonl")
     args = ap.parse_args()
     if args.results is not None:
@@ -761,6 +762,24 @@ def shortfall_rows(lines: list[dict]) -> list[dict]:
     return out
 
 
+MEASURED_COLUMNS = ["measure", "design", "n", "scope"]
+
+
+def measured_rows(lines: list[dict], shipped: list[dict] = ()) -> list[dict]:
+    """Every figure a run judged, short or not (``coverage_measured.csv``): the rows with the
+    100 un-warned replicates :func:`shortfall_rows` needs, by measure, design (as flagged), n
+    and scope, together with ``shipped`` (the list as it was, when merging).
+
+    >>> measured_rows([{"measure": "timeliness", "design": "demo", "n": 1500, "scope": "all",
+    ...                 "error": 0, "reps_unwarned": 900}])
+    [{'measure': 'timeliness', 'design': 'neyman', 'n': 1500, 'scope': 'all'}]
+    """
+    keys = {(r["measure"], r["design"], int(r["n"]), r["scope"]) for r in shipped}
+    keys |= {(r["measure"], FLAG_DESIGN.get(r["design"], r["design"]), int(r["n"]), r["scope"])
+             for r in lines if _eligible(r) and int(r.get("reps_unwarned") or 0) >= 100}
+    return [dict(zip(MEASURED_COLUMNS, k, strict=True)) for k in sorted(keys)]
+
+
 def _fmt(r: dict, flagged: set) -> str:
     unit = 1.0 if r["measure"].startswith("unrecorded") else 100.0
     fmt = "{:,.0f}" if unit == 1.0 else "{:+.2f}"
@@ -811,16 +830,22 @@ def merged_shortfalls(lines: list[dict], shipped: list[dict]) -> list[dict]:
 
 def write_markdown(lines, args, seconds: float) -> None:
     path = RESULTS / "pipeline_coverage.md"
-    sf = shortfall_rows(lines)
+    sf, judged = shortfall_rows(lines), measured_rows(lines)
     if getattr(args, "merge_shortfalls", False):
-        ship = RESULTS / "coverage_shortfalls.csv"
-        shipped = list(csv.DictReader(ship.open(encoding="utf-8"))) if ship.exists() else []
-        sf = merged_shortfalls(lines, shipped)
-    with (RESULTS / "coverage_shortfalls.csv").open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["measure", "design", "n", "scope", "scenario", "reps",
-                                          "coverage", "mc_lower", "mc_upper"])
-        w.writeheader()
-        w.writerows(sf)
+        def read(name):
+            ship = RESULTS / name
+            return list(csv.DictReader(ship.open(encoding="utf-8"))) if ship.exists() else []
+
+        sf = merged_shortfalls(lines, read("coverage_shortfalls.csv"))
+        judged = measured_rows(lines, read("coverage_measured.csv"))
+    for name, rows, cols in (
+            ("coverage_shortfalls.csv", sf, ["measure", "design", "n", "scope", "scenario",
+                                             "reps", "coverage", "mc_lower", "mc_upper"]),
+            ("coverage_measured.csv", judged, MEASURED_COLUMNS)):
+        with (RESULTS / name).open("w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            w.writerows(rows)
     flagged = {(r["measure"], r["design"], int(r["n"]), r["scope"], r["scenario"]) for r in sf}
     head = ("| scenario | design | n | auditor error | double review | figure | scope | reps | "
             "coverage [MC 95%] | bias (points; crimes) | mean half-width | warned | "

@@ -222,6 +222,7 @@ def test_a_figure_the_benchmark_found_short_carries_the_measured_coverage(force,
            "scenario": "kent-2013", "reps": 1000, "coverage": 0.912, "mc_lower": 0.893,
            "mc_upper": 0.928}
     monkeypatch.setattr(shortfalls, "shortfalls", lambda: (row,))
+    monkeypatch.setattr(shortfalls, "measured", lambda: (row,))
     _cli("sample", d, "--design", "srs", "--size", "500", "--seed", "5")
     _cli("review", "oracle", d)
     doc = json.loads(_cli("estimate", d, "--json"))
@@ -240,6 +241,22 @@ def test_a_figure_the_benchmark_found_short_carries_the_measured_coverage(force,
     doc = json.loads(_cli("estimate", d, "--json"))
     assert not any("pipeline coverage benchmark" in w
                    for e in doc["estimates"] for w in e["warnings"])
+    # The nearest measured size decides: measured at 600 and held there, a 600-record audit is
+    # not flagged for the shortfall measured at 400.
+    monkeypatch.setattr(shortfalls, "measured", lambda: (row, {**row, "n": 600}))
+    _cli("sample", d, "--design", "srs", "--size", "600", "--seed", "7")
+    _cli("review", "oracle", d)
+    doc = json.loads(_cli("estimate", d, "--json"))
+    assert not any("pipeline coverage benchmark" in w
+                   for e in doc["estimates"] for w in e["warnings"])
+
+
+def test_every_shipped_shortfall_is_among_the_shipped_measured_figures():
+    from crimeaudit.audit.shortfalls import measured, shortfalls
+
+    judged = {(r["measure"], r["design"], r["n"], r["scope"]) for r in measured()}
+    assert len(judged) > 100
+    assert {(r["measure"], r["design"], r["n"], r["scope"]) for r in shortfalls()} <= judged
 
 
 def test_the_shipped_shortfalls_are_figures_measured_below_their_level():

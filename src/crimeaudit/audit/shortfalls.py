@@ -12,7 +12,11 @@ coverage with its Monte-Carlo interval.
 
 :func:`shortfall_warnings` gives a figure of the same measure, design and scope, from a sample
 of between half and twice the benchmarked size, the warning a reader sees: what coverage was
-measured, so the interval is read for what it is. Only audits at auditor error 0 count for the
+measured, so the interval is read for what it is. Where the benchmark measured that figure at
+several sizes in that range, the **nearest** measured size decides (``coverage_measured.csv``
+lists every measured measure, design, size and scope, short or not): a Neyman audit of 1,500
+records is not flagged for a shortfall measured at 800 when 1,500 itself was measured and
+held. Only audits at auditor error 0 count for the
 uncorrected figures (auditor error is measured and warned about by the double review, see
 :mod:`crimeaudit.audit.measures`); the corrected ``*_adjusted`` figures count at every error
 rate. Division scopes carry the simulated force's division names, so they match only audits
@@ -25,6 +29,11 @@ of simulated forces.
 'in the pipeline coverage benchmark (simulated kent-2013 force'
 >>> shortfall_warnings("timeliness", "all", "neyman", 400, rows)
 []
+>>> held = [{"measure": "timeliness", "design": "neyman", "n": 1200, "scope": "all"}]
+>>> shortfall_warnings("timeliness", "all", "neyman", 1200, rows, held)  # measured, held
+[]
+>>> len(shortfall_warnings("timeliness", "all", "neyman", 1400, rows, held))  # 1,500 nearer
+1
 """
 
 from __future__ import annotations
@@ -32,26 +41,38 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 from importlib import resources
 
 FILE = "coverage_shortfalls.csv"
+#: Every (measure, design, n, scope) the benchmark judged, short or not.
+MEASURED_FILE = "coverage_measured.csv"
 #: How every shortfall warning begins (the benchmark tells its own verdict from other warnings).
 PREFIX = "in the pipeline coverage benchmark"
 COLUMNS = ("measure", "design", "n", "scope", "scenario", "reps", "coverage", "mc_lower",
            "mc_upper")
 
 
+def _shipped(name: str) -> list[dict]:
+    path = resources.files("crimeaudit.model").joinpath(f"data/{name}")
+    if not path.is_file():
+        return []
+    return [{**r, "n": int(r["n"])}
+            for r in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))]
+
+
 @functools.cache
 def shortfalls() -> tuple[dict, ...]:
     """The benchmark's list of figures that fell short (empty if none shipped)."""
-    path = resources.files("crimeaudit.model").joinpath(f"data/{FILE}")
-    if not path.is_file():
-        return ()
-    rows = []
-    for r in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-        rows.append({**r, "n": int(r["n"]), "reps": int(r["reps"]),
-                     **{k: float(r[k]) for k in ("coverage", "mc_lower", "mc_upper")}})
-    return tuple(rows)
+    return tuple({**r, "reps": int(r["reps"]),
+                  **{k: float(r[k]) for k in ("coverage", "mc_lower", "mc_upper")}}
+                 for r in _shipped(FILE))
+
+
+@functools.cache
+def measured() -> tuple[dict, ...]:
+    """Every figure the benchmark judged (measure, design, n, scope), short or not."""
+    return tuple(_shipped(MEASURED_FILE))
 
 
 def design_key(design) -> str | None:
@@ -91,13 +112,27 @@ def unmeasured_note(design) -> str | None:
 
 
 def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
-                       rows=None) -> list[str]:
-    """The warning for a figure the benchmark found short of its level, else ``[]``."""
+                       rows=None, judged=None) -> list[str]:
+    """The warning for a figure the benchmark found short of its level, else ``[]``.
+
+    ``rows`` are the shortfalls and ``judged`` every measured figure (the shipped lists by
+    default); among the sizes measured within a factor of two of ``n``, the nearest decides.
+    """
     if design is None:
         return []
     rows = shortfalls() if rows is None else rows
-    hits = [r for r in rows if r["measure"] == measure and r["scope"] == scope
-            and r["design"] == design and r["n"] / 2 <= n <= 2 * r["n"]]
+    judged = measured() if judged is None else judged
+
+    def same(r) -> bool:
+        return (r["measure"] == measure and r["scope"] == scope and r["design"] == design
+                and r["n"] / 2 <= n <= 2 * r["n"])
+
+    hits = [r for r in rows if same(r)]
+    if not hits:
+        return []
+    sizes = {r["n"] for r in hits} | {r["n"] for r in judged if same(r)}
+    nearest = min(sizes, key=lambda m: (abs(math.log(n / m)), m))
+    hits = [r for r in hits if r["n"] == nearest]
     if not hits:
         return []
     r = min(hits, key=lambda r: r["coverage"])
@@ -108,5 +143,5 @@ def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
             f"{100 * r['coverage']:.0f}% interval"]
 
 
-__all__ = ["COLUMNS", "FILE", "PREFIX", "design_key", "shortfall_warnings", "shortfalls",
-           "unmeasured_note"]
+__all__ = ["COLUMNS", "FILE", "MEASURED_FILE", "PREFIX", "design_key", "measured",
+           "shortfall_warnings", "shortfalls", "unmeasured_note"]
