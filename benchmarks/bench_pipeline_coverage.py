@@ -71,7 +71,7 @@ from crimeaudit.audit.design import (
 )
 from crimeaudit.audit.review import linked_crimes
 from crimeaudit.audit.shortfalls import PREFIX as SHORTFALL_PREFIX
-from crimeaudit.uncertainty import wilson
+from crimeaudit.uncertainty import proportion_interval, wilson
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -720,7 +720,7 @@ def plan_check(project, scenario: str, fr: Frame, truth_rows: dict, caches, reps
         for _ in range(reps):
             pick = rng.choice(idx, size=n, replace=False)
             x, m = y[pick].sum(), z[pick].sum()
-            lo, hi = wilson(x, m, LEVEL)
+            lo, hi = proportion_interval(x, m, LEVEL, "wilson")  # estimate's, as plan's
             halves.append((hi - lo) / 2)
             hits += (hi - lo) / 2 <= margin + 1e-12
         lo95, hi95 = wilson(hits, reps, 0.95)
@@ -762,20 +762,22 @@ def shortfall_rows(lines: list[dict]) -> list[dict]:
     return out
 
 
-MEASURED_COLUMNS = ["measure", "design", "n", "scope"]
+MEASURED_COLUMNS = ["measure", "design", "n", "scope", "scenario"]
 
 
 def measured_rows(lines: list[dict], shipped: list[dict] = ()) -> list[dict]:
     """Every figure a run judged, short or not (``coverage_measured.csv``): the rows with the
-    100 un-warned replicates :func:`shortfall_rows` needs, by measure, design (as flagged), n
-    and scope, together with ``shipped`` (the list as it was, when merging).
+    100 un-warned replicates :func:`shortfall_rows` needs, by measure, design (as flagged), n,
+    scope and scenario, together with ``shipped`` (the list as it was, when merging).
 
     >>> measured_rows([{"measure": "timeliness", "design": "demo", "n": 1500, "scope": "all",
-    ...                 "error": 0, "reps_unwarned": 900}])
-    [{'measure': 'timeliness', 'design': 'neyman', 'n': 1500, 'scope': 'all'}]
+    ...                 "scenario": "kent-2013", "error": 0, "reps_unwarned": 900}])[0]["design"]
+    'neyman'
     """
-    keys = {(r["measure"], r["design"], int(r["n"]), r["scope"]) for r in shipped}
-    keys |= {(r["measure"], FLAG_DESIGN.get(r["design"], r["design"]), int(r["n"]), r["scope"])
+    keys = {(r["measure"], r["design"], int(r["n"]), r["scope"], r["scenario"])
+            for r in shipped}
+    keys |= {(r["measure"], FLAG_DESIGN.get(r["design"], r["design"]), int(r["n"]), r["scope"],
+              r["scenario"])
              for r in lines if _eligible(r) and int(r.get("reps_unwarned") or 0) >= 100}
     return [dict(zip(MEASURED_COLUMNS, k, strict=True)) for k in sorted(keys)]
 

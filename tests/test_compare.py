@@ -32,7 +32,7 @@ from crimeaudit.comparison import (
 )
 from crimeaudit.comparison.difference import mover, rate_difference
 from crimeaudit.model import Estimate
-from crimeaudit.uncertainty import wilson
+from crimeaudit.uncertainty import proportion_interval, wilson
 
 PUBLISHED = "area,recorded,should_have_been\nGreater Manchester,265,388\nHampshire,67,112\n"
 POINT = 0.001  # 0.1 percentage points
@@ -50,7 +50,7 @@ def synthetic_counts(k: int = 12, seed: int = 4) -> str:
 
 
 def _rate(x: int, n: int, label: str = "A", kind: str = "srs", **kw) -> Audit:
-    lo, hi = wilson(x, n)
+    lo, hi = proportion_interval(x, n)  # an audit figure's interval (srs_ratio's)
     e = Estimate("recording_rate", "all", x / n, lo, hi, 0.95, "wilson", n, x, n,
                  se=math.sqrt(x / n * (1 - x / n) / n), n_effective=n, sample_id=label)
     return Audit(label, (e,), design={"kind": kind}, **kw)
@@ -357,3 +357,17 @@ def test_cli_counts_pairs_json_and_errors(tmp_path):
     doc = json.loads(r.stdout)
     assert any("half-width implies" in n for n in doc["notes"])
     assert {"a", "b", "difference", "lower", "upper", "p"} <= set(doc["pairs"][0])
+
+
+@pytest.mark.parametrize("a, b", [((44, 45), (2035, 2037)), ((9, 10), (64, 64)),
+                                  ((97, 100), (760, 760)), ((1254, 1500), (1449, 1500))])
+def test_the_p_value_agrees_with_the_interval_near_the_ends(a, b):
+    # Within 3 records of 100% the rates' intervals take the Poisson bound: the difference's
+    # interval is built from those same intervals, so p < 0.05 exactly when it excludes 0.
+    d = compare_pair(_rate(*a, "A"), _rate(*b, "B")).get("recording_rate")
+    assert d.method == "newcombe"
+    assert (d.lower > 0 or d.upper < 0) == (d.p_value < 0.05)
+    if d.p_value > 1e-6:
+        lo, hi = mover(d.a.estimate, d.a.conf_int(1 - d.p_value), d.b.estimate,
+                       d.b.conf_int(1 - d.p_value))
+        assert min(abs(lo), abs(hi)) < 1e-5

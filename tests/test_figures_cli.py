@@ -254,9 +254,12 @@ def test_a_figure_the_benchmark_found_short_carries_the_measured_coverage(force,
 def test_every_shipped_shortfall_is_among_the_shipped_measured_figures():
     from crimeaudit.audit.shortfalls import measured, shortfalls
 
-    judged = {(r["measure"], r["design"], r["n"], r["scope"]) for r in measured()}
+    def key(r):
+        return r["measure"], r["design"], r["n"], r["scope"], r["scenario"]
+
+    judged = {key(r) for r in measured()}
     assert len(judged) > 100
-    assert {(r["measure"], r["design"], r["n"], r["scope"]) for r in shortfalls()} <= judged
+    assert {key(r) for r in shortfalls()} <= judged
 
 
 def test_the_shipped_shortfalls_are_figures_measured_below_their_level():

@@ -112,16 +112,21 @@ def wilson_near_bounds(x, n, level: float = 0.95):
     x, n = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(n, dtype=float))
     lo, hi = (np.asarray(v, float) for v in wilson(x, n, level))
     alpha = 1 - level
+    # A count rounding pushed just outside [0, n] is the end itself; a subnormal one is 0.
+    with np.errstate(invalid="ignore"):
+        x = np.clip(x, 0.0, np.maximum(n, 0.0))
+    x = np.where(x < np.finfo(float).tiny, 0.0, x)
+    x = np.where(np.maximum(n, 0.0) - x < np.finfo(float).tiny, np.maximum(n, 0.0), x)
     near = np.where(n > 50, 3.0, 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = x > 0
         low = (k & (x <= near)) & (n > 0)
-        pois = stats.chi2.ppf(alpha, 2 * np.where(k, x, 1.0)) / (2 * n)
+        pois = np.nan_to_num(stats.chi2.ppf(alpha, 2 * np.where(k, x, 1.0)) / (2 * n))
         lo = np.where(low, np.minimum(lo, pois), lo)
         f = n - x
         k = f > 0
         high = (k & (f <= near)) & (n > 0)
-        pois = 1 - stats.chi2.ppf(alpha, 2 * np.where(k, f, 1.0)) / (2 * n)
+        pois = 1 - np.nan_to_num(stats.chi2.ppf(alpha, 2 * np.where(k, f, 1.0)) / (2 * n))
         hi = np.where(high, np.maximum(hi, pois), hi)
     return _out(lo), _out(hi)
 

@@ -41,7 +41,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 from crimeaudit.audit.decisions import DECISION_COLUMNS
 from crimeaudit.model.figures import Estimate
-from crimeaudit.uncertainty import normal_quantile, wilson
+from crimeaudit.uncertainty import normal_quantile, proportion_interval
 
 #: The yes/no questions whose agreement is reported (those the estimated figures rest on).
 QUESTIONS = ("should_record", "recorded", "correctly_classified", "within_time_limit")
@@ -135,7 +135,7 @@ def agreement_figures(first: pd.DataFrame, second: pd.DataFrame, adjudicated: pd
                              ("specificity", t["specificity"])):
             if m == 0:
                 continue
-            lo_, hi_ = wilson(x, m, level)
+            lo_, hi_ = proportion_interval(x, m, level, "wilson")
             answer = "yes" if name == "sensitivity" else "no"
             out.append(Estimate(
                 measure=f"{name}_{q}", scope="all", estimate=x / m, lower=lo_, upper=hi_,

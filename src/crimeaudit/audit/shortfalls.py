@@ -13,14 +13,14 @@ coverage with its Monte-Carlo interval.
 :func:`shortfall_warnings` gives a figure of the same measure, design and scope, from a sample
 of between half and twice the benchmarked size, the warning a reader sees: what coverage was
 measured, so the interval is read for what it is. Where the benchmark measured that figure at
-several sizes in that range, the **nearest** measured size decides (``coverage_measured.csv``
-lists every measured measure, design, size and scope, short or not): a Neyman audit of 1,500
-records is not flagged for a shortfall measured at 800 when 1,500 itself was measured and
-held. Only audits at auditor error 0 count for the
-uncorrected figures (auditor error is measured and warned about by the double review, see
-:mod:`crimeaudit.audit.measures`); the corrected ``*_adjusted`` figures count at every error
-rate. Division scopes carry the simulated force's division names, so they match only audits
-of simulated forces.
+several sizes in that range, the **nearest** measured size decides, force by force
+(``coverage_measured.csv`` lists every measured measure, design, size, scope and simulated
+force, short or not): a shortfall measured on a force at 800 does not flag a Neyman audit of
+1,500 records when that force was measured at 1,500 and held there. Only audits at auditor
+error 0 count for the uncorrected figures (auditor error is measured and warned about by the
+double review, see :mod:`crimeaudit.audit.measures`); the corrected ``*_adjusted`` figures
+count at every error rate. Division scopes carry the simulated force's division names, so
+they match only audits of simulated forces.
 
 >>> rows = [{"measure": "timeliness", "design": "neyman", "n": 1500, "scope": "all",
 ...          "scenario": "kent-2013", "reps": 1000, "coverage": 0.921, "mc_lower": 0.903,
@@ -29,10 +29,14 @@ of simulated forces.
 'in the pipeline coverage benchmark (simulated kent-2013 force'
 >>> shortfall_warnings("timeliness", "all", "neyman", 400, rows)
 []
->>> held = [{"measure": "timeliness", "design": "neyman", "n": 1200, "scope": "all"}]
+>>> held = [{"measure": "timeliness", "design": "neyman", "n": 1200, "scope": "all",
+...          "scenario": "kent-2013"}]
 >>> shortfall_warnings("timeliness", "all", "neyman", 1200, rows, held)  # measured, held
 []
 >>> len(shortfall_warnings("timeliness", "all", "neyman", 1400, rows, held))  # 1,500 nearer
+1
+>>> elsewhere = [{**held[0], "scenario": "compliant"}]  # held on another force only
+>>> len(shortfall_warnings("timeliness", "all", "neyman", 1200, rows, elsewhere))
 1
 """
 
@@ -41,11 +45,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import math
+from fractions import Fraction
 from importlib import resources
 
 FILE = "coverage_shortfalls.csv"
-#: Every (measure, design, n, scope) the benchmark judged, short or not.
+#: Every (measure, design, n, scope, scenario) the benchmark judged, short or not.
 MEASURED_FILE = "coverage_measured.csv"
 #: How every shortfall warning begins (the benchmark tells its own verdict from other warnings).
 PREFIX = "in the pipeline coverage benchmark"
@@ -71,7 +75,7 @@ def shortfalls() -> tuple[dict, ...]:
 
 @functools.cache
 def measured() -> tuple[dict, ...]:
-    """Every figure the benchmark judged (measure, design, n, scope), short or not."""
+    """Every figure the benchmark judged (measure, design, n, scope, scenario), short or not."""
     return tuple(_shipped(MEASURED_FILE))
 
 
@@ -116,7 +120,7 @@ def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
     """The warning for a figure the benchmark found short of its level, else ``[]``.
 
     ``rows`` are the shortfalls and ``judged`` every measured figure (the shipped lists by
-    default); among the sizes measured within a factor of two of ``n``, the nearest decides.
+    default); a shortfall stands unless its force was measured at a size nearer ``n``.
     """
     if design is None:
         return []
@@ -127,12 +131,14 @@ def shortfall_warnings(measure: str, scope: str, design: str | None, n: int,
         return (r["measure"] == measure and r["scope"] == scope and r["design"] == design
                 and r["n"] / 2 <= n <= 2 * r["n"])
 
-    hits = [r for r in rows if same(r)]
-    if not hits:
-        return []
-    sizes = {r["n"] for r in hits} | {r["n"] for r in judged if same(r)}
-    nearest = min(sizes, key=lambda m: (abs(math.log(n / m)), m))
-    hits = [r for r in hits if r["n"] == nearest]
+    def far(m: int) -> Fraction:  # exact, so that equal distances tie exactly
+        return Fraction(max(n, m), max(min(n, m), 1))
+
+    # A shortfall measured on one simulated force stands unless that force was measured at a
+    # size nearer this audit's and held there.
+    hits = [r for r in rows if same(r)
+            and not any(same(j) and j.get("scenario", r["scenario"]) == r["scenario"]
+                        and far(j["n"]) < far(r["n"]) for j in judged)]
     if not hits:
         return []
     r = min(hits, key=lambda r: r["coverage"])

@@ -50,7 +50,7 @@ from crimeaudit.comparison.errors import CompareError
 from crimeaudit.comparison.funnel import Funnel, funnel_of
 from crimeaudit.comparison.sentences import change_sentence
 from crimeaudit.model.figures import Estimate, dumps
-from crimeaudit.uncertainty import normal_quantile, wilson
+from crimeaudit.uncertainty import normal_quantile, proportion_interval
 
 ADJUSTMENTS = {"holm": "holm", "bh": "fdr_bh"}
 PUBLISHED = "published half-width"
@@ -114,7 +114,7 @@ def counts_area(area: str, recorded: int, should_have_been: int, level: float = 
     (0.598, 0.506, 0.684)
     """
     p = recorded / should_have_been
-    lo, hi = wilson(recorded, should_have_been, level)
+    lo, hi = proportion_interval(recorded, should_have_been, level, "wilson")
     e = Estimate("recording_rate", "all", p, lo, hi, level, "wilson", should_have_been,
                  recorded, should_have_been, se=math.sqrt(p * (1 - p) / should_have_been),
                  n_effective=float(should_have_been), sample_id=area)

@@ -3,8 +3,10 @@
 For a rate (a proportion) the difference is ``d = p_b - p_a`` (B minus A: "from A to B"):
 
 * both samples simple random samples of records, with counts: **Newcombe's hybrid score
-  interval** (Newcombe 1998, method 10) from the counts, via statsmodels
-  ``confint_proportions_2indep(method="newcomb")``;
+  interval** (Newcombe 1998, method 10) from the counts: MOVER on the two Wilson intervals,
+  which are the audit figures' own (with Brown, Cai and DasGupta's Poisson bounds within 3
+  records of 0 or 1); away from the ends it equals statsmodels'
+  ``confint_proportions_2indep(method="newcomb")`` (:func:`newcombe`);
 * otherwise (stratified or pps designs, PPI, published half-widths): **MOVER** (method of
   variance estimates recovery, Zou & Donner 2008) from each audit's own design-based interval
   at the comparison's level, ``L = d - sqrt((p_b - l_b)^2 + (u_a - p_a)^2)``,
@@ -45,12 +47,12 @@ from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 
 from crimeaudit.model.figures import Estimate, strict
-from crimeaudit.uncertainty import normal_quantile
+from crimeaudit.uncertainty import normal_quantile, proportion_interval
 
 #: The difference methods, as stated against every difference.
 METHODS = {
-    "newcombe": "Newcombe hybrid score interval from the counts (both simple random samples); "
-                "p from the interval inverted",
+    "newcombe": "Newcombe hybrid score interval from the counts (both simple random samples; "
+                "Wilson with Poisson bounds near 0 and 1); p from the interval inverted",
     "mover": "MOVER (Zou-Donner) from each audit's design-based interval; "
              "p from the interval inverted",
     "normal": "normal interval and z test on sqrt(se_a^2 + se_b^2)",
@@ -228,12 +230,22 @@ def _interval(e: Estimate, level: float) -> tuple[float, float]:
 Z_MAX = 8.0
 
 
-def _mover_at(a: Estimate, b: Estimate, z: float) -> tuple[float, float]:
+def _side(e: Estimate, counts: tuple[int, int] | None, level: float) -> tuple[float, float]:
+    """A figure's interval at ``level``: from its counts when it is a plain share (Newcombe's
+    ingredient, the audit's Wilson interval), else recomputed by its own method."""
+    if counts is not None:
+        lo, hi = proportion_interval(counts[0], counts[1], level, "wilson")
+        return float(lo), float(hi)
+    return _interval(e, level)
+
+
+def _mover_at(a: Estimate, b: Estimate, z: float, counts=(None, None)) -> tuple[float, float]:
     level = 1 - 2 * float(stats.norm.sf(z))
-    return mover(a.estimate, _interval(a, level), b.estimate, _interval(b, level))
+    return mover(a.estimate, _side(a, counts[0], level), b.estimate, _side(b, counts[1], level))
 
 
-def inverted_p(a: Estimate, b: Estimate, d: float, se: float | None) -> float:
+def inverted_p(a: Estimate, b: Estimate, d: float, se: float | None,
+               counts=(None, None)) -> float:
     """The p-value of no change that agrees with the interval: ``2 * Phi(-z*)`` where ``z*``
     is the critical value at which the MOVER interval (Newcombe's, for two simple random
     samples) has no change at its edge. So p < 0.05 exactly when the 95% interval excludes no
@@ -256,7 +268,7 @@ def inverted_p(a: Estimate, b: Estimate, d: float, se: float | None) -> float:
         return 1.0
 
     def edge(z: float) -> float:
-        lo, hi = _mover_at(a, b, z)
+        lo, hi = _mover_at(a, b, z, counts)
         return lo if d > 0 else -hi
 
     if edge(1e-6) <= 0:
@@ -276,13 +288,13 @@ def rate_difference(a: Estimate, b: Estimate, design_a: str, design_b: str,
     d = b.estimate - a.estimate
     se_a, se_b = _se(a), _se(b)
     se = math.sqrt(se_a ** 2 + se_b ** 2) if se_a is not None and se_b is not None else None
-    if ca and cb:
-        lo, hi = newcombe(*ca, *cb, level)
-        method = "newcombe"
-    else:
-        lo, hi = mover(a.estimate, _interval(a, level), b.estimate, _interval(b, level))
-        method = "mover"
-    p = inverted_p(a, b, d, se)
+    # Newcombe's interval is MOVER on the two Wilson intervals of the counts; built from the
+    # figures' own intervals (with their Poisson bounds near 0 and 1, see
+    # crimeaudit.uncertainty.wilson_near_bounds) it agrees with the p-value inverted from them.
+    counts = (ca, cb) if ca and cb else (None, None)
+    lo, hi = _mover_at(a, b, float(normal_quantile(level)), counts)
+    method = "newcombe" if ca and cb else "mover"
+    p = inverted_p(a, b, d, se, counts)
     return Difference(measure=a.measure, scope=a.scope, a=a, b=b, difference=d,
                       lower=float(lo), upper=float(hi), level=level, p_value=p,
                       method=method, se=se, label_a=label_a, label_b=label_b)
