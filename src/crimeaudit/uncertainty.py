@@ -118,17 +118,20 @@ def wilson_near_bounds(x, n, level: float = 0.95):
     x = np.where(x < np.finfo(float).tiny, 0.0, x)
     x = np.where(np.maximum(n, 0.0) - x < np.finfo(float).tiny, np.maximum(n, 0.0), x)
     near = np.where(n > 50, 3.0, 2.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = x > 0
-        low = (k & (x <= near)) & (n > 0)
-        pois = np.nan_to_num(stats.chi2.ppf(alpha, 2 * np.where(k, x, 1.0)) / (2 * n))
-        lo = np.where(low, np.minimum(lo, pois), lo)
-        f = n - x
-        k = f > 0
-        high = (k & (f <= near)) & (n > 0)
-        pois = 1 - np.nan_to_num(stats.chi2.ppf(alpha, 2 * np.where(k, f, 1.0)) / (2 * n))
-        hi = np.where(high, np.maximum(hi, pois), hi)
+    at, bound = _poisson_end(x, n, near, alpha)
+    lo = np.where(at, np.minimum(lo, bound), lo)
+    at, bound = _poisson_end(n - x, n, near, alpha)
+    hi = np.where(at, np.maximum(hi, 1 - bound), hi)
     return _out(lo), _out(hi)
+
+
+def _poisson_end(k, n, near, alpha: float):
+    """Where ``0 < k <= near`` (records on one side of a rate ``k / n``): that mask, and the
+    one-sided Poisson bound ``chi2_{2k, alpha} / (2 n)`` on the rate of that side."""
+    at = (k > 0) & (k <= near) & (n > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = stats.chi2.ppf(alpha, 2 * np.where(at, k, 1.0)) / (2 * np.where(at, n, 1.0))
+    return at, np.nan_to_num(bound)
 
 
 def clopper_pearson(x, n, level: float = 0.95):

@@ -292,7 +292,8 @@ def rate_difference(a: Estimate, b: Estimate, design_a: str, design_b: str,
     # figures' own intervals (with their Poisson bounds near 0 and 1, see
     # crimeaudit.uncertainty.wilson_near_bounds) it agrees with the p-value inverted from them.
     counts = (ca, cb) if ca and cb else (None, None)
-    lo, hi = _mover_at(a, b, float(normal_quantile(level)), counts)
+    lo, hi = mover(a.estimate, _side(a, counts[0], level), b.estimate,
+                   _side(b, counts[1], level))
     method = "newcombe" if ca and cb else "mover"
     p = inverted_p(a, b, d, se, counts)
     return Difference(measure=a.measure, scope=a.scope, a=a, b=b, difference=d,
